@@ -1,0 +1,27 @@
+//! The `sourceProperties` keys scrun writes, and their fixed values.
+
+/// What scrun did: [`ACTION_ALLOWED`] or [`ACTION_BLOCKED`].
+pub const ACTION: &str = "scrun_action";
+/// Provenance of the executed file: `image`, `added`, `modified`, `memfd`, `other-mount`, ...
+pub const PROVENANCE: &str = "scrun_provenance";
+/// The image layer (digest or lowerdir index) the file came from.
+pub const LAYER: &str = "scrun_layer";
+/// The threat feed that matched.
+pub const FEED: &str = "scrun_feed";
+/// The feed's label for the match (malware family, signature).
+pub const FEED_LABEL: &str = "scrun_feed_label";
+/// The scrun (OCI) container id; `scrun findings --container` matches a prefix of it.
+pub const CONTAINER_ID: &str = "scrun_container_id";
+/// The policy mode: `audit` or `enforce`.
+pub const MODE: &str = "scrun_mode";
+/// The trapped syscall: `execve` or `execveat`.
+pub const SYSCALL: &str = "scrun_syscall";
+/// GKE Container Threat Detection key: the container name.
+pub const CONTAINER_NAME: &str = "Container_Name";
+/// GKE Container Threat Detection key: the image URI.
+pub const CONTAINER_IMAGE_URI: &str = "Container_Image_Uri";
+
+/// Value of [`ACTION`] when the exec was allowed.
+pub const ACTION_ALLOWED: &str = "ALLOWED";
+/// Value of [`ACTION`] when the exec failed with EPERM.
+pub const ACTION_BLOCKED: &str = "BLOCKED";
