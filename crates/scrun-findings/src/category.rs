@@ -149,7 +149,9 @@ impl std::str::FromStr for Category {
         let slug = s.trim().to_ascii_lowercase().replace('_', "-");
         Category::ALL
             .into_iter()
-            .find(|c| c.slug() == slug || c.api_name().to_ascii_lowercase().replace('_', "-") == slug)
+            .find(|c| {
+                c.slug() == slug || c.api_name().to_ascii_lowercase().replace('_', "-") == slug
+            })
             .ok_or_else(|| ParseCategoryError(s.to_owned()))
     }
 }
@@ -172,7 +174,10 @@ mod tests {
             Category::FilelessDevShm.as_str(),
             "Privilege Escalation: Fileless Execution in /dev/shm"
         );
-        assert_eq!(Category::AddedBinaryExecuted.default_severity(), Severity::Low);
+        assert_eq!(
+            Category::AddedBinaryExecuted.default_severity(),
+            Severity::Low
+        );
         assert_eq!(Category::FilelessDevShm.default_severity(), Severity::High);
         assert_eq!(
             Category::ModifiedMaliciousBinaryExecuted.default_severity(),

@@ -12,3 +12,4 @@ pub use model::{
     Container, EnvVariable, File, Finding, FindingClass, Indicator, Label, MitreAttack, Process,
     Severity, State, Tactic, Technique,
 };
+pub use sink::{FileSink, MultiSink, Sink, SinkError, StdoutSink, WriterSink};

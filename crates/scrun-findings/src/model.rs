@@ -11,7 +11,7 @@ use std::io::Read;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
@@ -264,19 +264,13 @@ pub struct File {
     #[serde(skip_serializing_if = "String::is_empty")]
     pub path: String,
     /// Size in bytes (int64, a JSON string).
-    #[serde(
-        with = "int64_string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(with = "int64_string", skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
     /// Lower-case hex SHA-256 of the first `hashed_size` bytes.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub sha256: String,
     /// How many bytes `sha256` covers (int64, a JSON string).
-    #[serde(
-        with = "int64_string",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(with = "int64_string", skip_serializing_if = "Option::is_none")]
     pub hashed_size: Option<u64>,
     /// True when only a prefix of the file was hashed.
     pub partially_hashed: bool,
@@ -426,6 +420,9 @@ impl Finding {
     }
 
     /// Like [`Finding::new`] with a given id (the last segment of `name`).
+    ///
+    /// Times are cut to milliseconds, the precision findings are written with, so a finding
+    /// reads back equal to what was emitted.
     pub fn with_id(category: Category, id: &str, event_time: DateTime<Utc>) -> Finding {
         let parent = default_parent();
         Finding {
@@ -436,8 +433,8 @@ impl Finding {
             category: category.as_str().to_owned(),
             external_uri: String::new(),
             source_properties: BTreeMap::new(),
-            event_time,
-            create_time: Utc::now(),
+            event_time: event_time.trunc_subsecs(3),
+            create_time: Utc::now().trunc_subsecs(3),
             severity: category.default_severity(),
             finding_class: FindingClass::Threat,
             indicator: None,
@@ -623,7 +620,10 @@ mod tests {
         let a = new_id();
         let b = new_id();
         assert_eq!(a.len(), 32);
-        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert_ne!(a, b);
         let f = fallback_random();
         assert_ne!(f, fallback_random());
@@ -698,7 +698,10 @@ mod tests {
     #[test]
     fn serializes_to_the_scc_rest_shape() {
         let v = serde_json::to_value(sample()).unwrap();
-        assert_eq!(v["category"], "Execution: Built in Malicious Binary Executed");
+        assert_eq!(
+            v["category"],
+            "Execution: Built in Malicious Binary Executed"
+        );
         assert_eq!(v["severity"], "CRITICAL");
         assert_eq!(v["state"], "ACTIVE");
         assert_eq!(v["findingClass"], "THREAT");
@@ -730,7 +733,10 @@ mod tests {
         let c = &v["containers"][0];
         assert_eq!(c["imageId"], "sha256:9a1b");
         assert_eq!(c["createTime"], "2026-11-26T15:31:59.004Z");
-        assert_eq!(c["labels"][0], json!({"name": "scrun.revision", "value": "42"}));
+        assert_eq!(
+            c["labels"][0],
+            json!({"name": "scrun.revision", "value": "42"})
+        );
         // empty optional fields are omitted
         assert!(v.get("files").is_none());
         assert!(v.get("description").is_none());
