@@ -1,1 +1,19 @@
 #![doc = include_str!("../README.md")]
+
+pub mod containerd;
+pub mod cri;
+pub mod docker;
+pub mod error;
+pub mod image;
+pub mod podman;
+pub mod process;
+pub mod runtime;
+pub mod workdir;
+
+pub use containerd::Containerd;
+pub use docker::Docker;
+pub use error::{Error, Result};
+pub use podman::Podman;
+pub use process::{run_ok, run_with_input, run_with_timeout};
+pub use runtime::{Runtime, differential};
+pub use workdir::Workdir;
