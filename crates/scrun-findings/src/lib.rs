@@ -12,4 +12,9 @@ pub use model::{
     Container, EnvVariable, File, Finding, FindingClass, Indicator, Label, MitreAttack, Process,
     Severity, State, Tactic, Technique,
 };
+pub use query::{
+    CategoryMatch, Filter, QueryArgs, QueryError, QueryReport, ReadOutcome, SkippedLine,
+    find_by_id, parse_duration, parse_since, read_findings, related, render_json, render_table,
+    run_query,
+};
 pub use sink::{FileSink, MultiSink, Sink, SinkError, StdoutSink, WriterSink};
