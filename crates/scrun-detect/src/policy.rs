@@ -1,0 +1,511 @@
+//! The scrun configuration file (`/etc/scrun/config.toml`).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use scrun_findings::Category;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::feeds::{FeedSpec, parse_sha256};
+
+/// Where the config lives when `SCRUN_CONFIG` is not set.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/scrun/config.toml";
+
+/// Audit (allow, report) or enforce (block what the actions say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Never block; report.
+    #[default]
+    Audit,
+    /// Apply the configured actions.
+    Enforce,
+}
+
+/// Error from parsing a [`Mode`].
+#[derive(Debug, thiserror::Error)]
+#[error("unknown mode {0:?}: use \"audit\" or \"enforce\"")]
+pub struct ParseModeError(pub String);
+
+impl std::str::FromStr for Mode {
+    type Err = ParseModeError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "audit" => Ok(Mode::Audit),
+            "enforce" => Ok(Mode::Enforce),
+            _ => Err(ParseModeError(s.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mode::Audit => "audit",
+            Mode::Enforce => "enforce",
+        })
+    }
+}
+
+/// What to do with an event of a category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// No finding, allow.
+    Ignore,
+    /// Finding, allow.
+    Alert,
+    /// Finding, and fail the exec with EPERM (enforce mode only).
+    Block,
+}
+
+/// Per-category actions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Actions {
+    /// Execution: Built in Malicious Binary Executed.
+    pub built_in_malicious: Action,
+    /// Execution: Added Malicious Binary Executed.
+    pub added_malicious: Action,
+    /// Execution: Modified Malicious Binary Executed.
+    pub modified_malicious: Action,
+    /// Execution: Added Binary Executed (drift, no intel).
+    pub added_binary: Action,
+    /// Execution: Fileless Execution in /memfd:.
+    pub fileless_memfd: Action,
+    /// Fileless execution from a memfd whose hash a feed lists.
+    pub memfd_malicious: Action,
+    /// Privilege Escalation: Fileless Execution in /dev/shm.
+    pub fileless_dev_shm: Action,
+}
+
+impl Default for Actions {
+    fn default() -> Self {
+        Actions {
+            built_in_malicious: Action::Block,
+            added_malicious: Action::Block,
+            modified_malicious: Action::Block,
+            added_binary: Action::Alert,
+            fileless_memfd: Action::Alert,
+            memfd_malicious: Action::Block,
+            fileless_dev_shm: Action::Alert,
+        }
+    }
+}
+
+/// Hashes and paths that never produce a finding.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Allow {
+    /// SHA-256 hex digests.
+    #[serde(deserialize_with = "de_sha256_set", serialize_with = "ser_sha256_set")]
+    pub sha256: HashSet<[u8; 32]>,
+    /// In-container paths: exact, or a prefix ending in `*`.
+    pub paths: Vec<String>,
+}
+
+/// Threat feeds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntelConfig {
+    /// Feeds of malicious hashes.
+    #[serde(deserialize_with = "de_feeds")]
+    pub feeds: Vec<FeedSpec>,
+    /// Feeds of known-good hashes (suppress findings).
+    #[serde(deserialize_with = "de_feeds")]
+    pub allow_feeds: Vec<FeedSpec>,
+}
+
+/// Where findings go and what they contain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FindingsConfig {
+    /// JSON-lines file (none: no file sink).
+    pub path: Option<PathBuf>,
+    /// Also print findings on stdout.
+    pub stdout: bool,
+    /// Put argv into findings.
+    pub include_args: bool,
+    /// Put the environment into findings.
+    pub include_env: bool,
+    /// Glob patterns (`*` only) of variable names whose values are replaced by `[REDACTED]`.
+    pub redact_env: Vec<String>,
+}
+
+impl Default for FindingsConfig {
+    fn default() -> Self {
+        FindingsConfig {
+            path: Some(PathBuf::from("/var/log/scrun/findings.jsonl")),
+            stdout: false,
+            include_args: true,
+            include_env: false,
+            redact_env: ["*TOKEN*", "*SECRET*", "*PASSWORD*", "*KEY*"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+/// What an exec gets when scrun cannot decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Fail closed.
+    #[default]
+    Deny,
+    /// Fail open.
+    Allow,
+}
+
+/// Supervisor settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisorConfig {
+    /// Verdict when an exec cannot be decided (IO errors).
+    pub on_error: OnError,
+    /// Hash at most this many bytes of a file.
+    pub max_hash_bytes: u64,
+    /// On-disk hash cache for image-layer files (none: memory only).
+    pub hash_cache_dir: Option<PathBuf>,
+    /// `resourceName` prefix; `<hostname>` is replaced. Default `//scrun.local/hosts/<hostname>`.
+    pub resource_prefix: Option<String>,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        SupervisorConfig {
+            on_error: OnError::Deny,
+            max_hash_bytes: 256 * 1024 * 1024,
+            hash_cache_dir: Some(PathBuf::from("/var/lib/scrun/hashcache")),
+            resource_prefix: None,
+        }
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The default mode (containers can override it).
+    pub mode: Mode,
+    /// Enforce-mode actions per category.
+    pub actions: Actions,
+    /// Allowlist.
+    pub allow: Allow,
+    /// Threat feeds.
+    pub intel: IntelConfig,
+    /// Findings output.
+    pub findings: FindingsConfig,
+    /// Supervisor settings.
+    pub supervisor: SupervisorConfig,
+}
+
+/// Errors from loading the config.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read scrun config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The IO error.
+        source: std::io::Error,
+    },
+    /// The file is not valid.
+    #[error("invalid scrun config {origin} line {line}: {message}")]
+    Parse {
+        /// The file (or other origin) of the text.
+        origin: String,
+        /// 1-based line of the error (0 when unknown).
+        line: usize,
+        /// The TOML error.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Parses TOML text; `origin` names it in errors.
+    pub fn from_toml_str(s: &str, origin: &str) -> Result<Config, ConfigError> {
+        toml::from_str(s).map_err(|e: toml::de::Error| {
+            let line = e
+                .span()
+                .map(|r| s.as_bytes()[..r.start.min(s.len())].iter().filter(|b| **b == b'\n').count() + 1)
+                .unwrap_or(0);
+            ConfigError::Parse {
+                origin: origin.to_owned(),
+                line,
+                message: e.message().trim_end_matches('\n').to_owned(),
+            }
+        })
+    }
+
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// `SCRUN_CONFIG` if set (and non-empty), else [`DEFAULT_CONFIG_PATH`].
+    pub fn path_from_env() -> PathBuf {
+        match std::env::var_os("SCRUN_CONFIG") {
+            Some(p) if !p.is_empty() => PathBuf::from(p),
+            _ => PathBuf::from(DEFAULT_CONFIG_PATH),
+        }
+    }
+
+    /// Loads the config from [`Config::path_from_env`]. A missing default file means defaults;
+    /// a missing file named by `SCRUN_CONFIG` is an error.
+    pub fn load_default() -> Result<Config, ConfigError> {
+        let explicit = std::env::var_os("SCRUN_CONFIG").is_some_and(|p| !p.is_empty());
+        Config::load_from(&Config::path_from_env(), explicit)
+    }
+
+    fn load_from(path: &Path, explicit: bool) -> Result<Config, ConfigError> {
+        match Config::load(path) {
+            Err(ConfigError::Read { source, .. })
+                if !explicit && source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Ok(Config::default())
+            }
+            other => other,
+        }
+    }
+
+    /// What to do with `category` in `mode`. Audit mode never blocks.
+    pub fn action_for(&self, mode: Mode, category: Category) -> Action {
+        let a = &self.actions;
+        let action = match category {
+            Category::BuiltInMaliciousBinaryExecuted => a.built_in_malicious,
+            Category::AddedMaliciousBinaryExecuted => a.added_malicious,
+            Category::ModifiedMaliciousBinaryExecuted => a.modified_malicious,
+            Category::AddedBinaryExecuted => a.added_binary,
+            Category::FilelessMemfd => a.fileless_memfd,
+            Category::FilelessDevShm => a.fileless_dev_shm,
+        };
+        cap(mode, action)
+    }
+
+    /// The action for a memfd exec whose hash a feed lists (`actions.memfd_malicious`).
+    pub fn action_for_malicious_memfd(&self, mode: Mode) -> Action {
+        cap(mode, self.actions.memfd_malicious)
+    }
+
+    /// True when `path` (in-container) matches `allow.paths`.
+    pub fn path_allowed(&self, path: &str) -> bool {
+        self.allow.paths.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix),
+            None => p == path,
+        })
+    }
+
+    /// The `resourceName` prefix with `<hostname>` filled in.
+    pub fn resource_prefix(&self) -> String {
+        let raw = self
+            .supervisor
+            .resource_prefix
+            .as_deref()
+            .unwrap_or("//scrun.local/hosts/<hostname>");
+        if raw.contains("<hostname>") {
+            raw.replace("<hostname>", &hostname())
+        } else {
+            raw.to_owned()
+        }
+    }
+}
+
+fn cap(mode: Mode, action: Action) -> Action {
+    match (mode, action) {
+        (Mode::Audit, Action::Block) => Action::Alert,
+        (_, a) => a,
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// Glob match with `*` only, ASCII case-insensitive (for env names).
+pub(crate) fn glob_match(pattern: &str, name: &str) -> bool {
+    let p = pattern.to_ascii_uppercase();
+    let n = name.to_ascii_uppercase();
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == n;
+    }
+    let mut rest = n.as_str();
+    let first = parts[0];
+    if !rest.starts_with(first) {
+        return false;
+    }
+    rest = &rest[first.len()..];
+    let last = parts[parts.len() - 1];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+fn de_sha256_set<'de, D: Deserializer<'de>>(d: D) -> Result<HashSet<[u8; 32]>, D::Error> {
+    let v = Vec::<String>::deserialize(d)?;
+    v.iter()
+        .map(|s| {
+            parse_sha256(s.trim()).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "allow.sha256 entry {s:?} is not a SHA-256 hex digest (64 hex digits)"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn ser_sha256_set<S: serde::Serializer>(v: &HashSet<[u8; 32]>, s: S) -> Result<S::Ok, S::Error> {
+    let mut hexes: Vec<String> = v.iter().map(hex::encode).collect();
+    hexes.sort();
+    hexes.serialize(s)
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum FeedEntry {
+    Path(PathBuf),
+    Spec(FeedSpec),
+}
+
+fn de_feeds<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<FeedSpec>, D::Error> {
+    Ok(Vec::<FeedEntry>::deserialize(d)?
+        .into_iter()
+        .map(|e| match e {
+            FeedEntry::Path(p) => FeedSpec::new(p),
+            FeedEntry::Spec(s) => s,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feeds::FeedFormat;
+
+    const FULL: &str = r#"
+mode = "enforce"
+[actions]
+built_in_malicious = "block"
+added_malicious = "alert"
+modified_malicious = "block"
+added_binary = "ignore"
+fileless_memfd = "alert"
+fileless_dev_shm = "block"
+[allow]
+sha256 = ["BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD"]
+paths = ["/usr/local/bin/app", "/opt/tools/*"]
+[intel]
+feeds = ["/etc/scrun/feeds/bad.txt", { path = "/x.csv", name = "malwarebazaar", format = "malwarebazaar-csv" }]
+allow_feeds = []
+[findings]
+path = "/var/log/scrun/findings.jsonl"
+stdout = true
+include_args = true
+include_env = true
+redact_env = ["*TOKEN*"]
+[supervisor]
+on_error = "allow"
+max_hash_bytes = 1048576
+hash_cache_dir = "/var/lib/scrun/hashcache"
+resource_prefix = "//example/hosts/<hostname>"
+"#;
+
+    #[test]
+    fn full_example_parses() {
+        let c = Config::from_toml_str(FULL, "test").unwrap();
+        assert_eq!(c.mode, Mode::Enforce);
+        assert_eq!(c.actions.added_binary, Action::Ignore);
+        assert_eq!(c.intel.feeds.len(), 2);
+        assert_eq!(c.intel.feeds[0], FeedSpec::new("/etc/scrun/feeds/bad.txt"));
+        assert_eq!(c.intel.feeds[1].format, FeedFormat::MalwarebazaarCsv);
+        assert_eq!(c.intel.feeds[1].name.as_deref(), Some("malwarebazaar"));
+        assert_eq!(c.allow.sha256.len(), 1);
+        assert_eq!(c.supervisor.on_error, OnError::Allow);
+        assert_eq!(c.supervisor.max_hash_bytes, 1 << 20);
+        assert!(c.resource_prefix().starts_with("//example/hosts/"));
+        assert!(!c.resource_prefix().contains("<hostname>"));
+        assert!(c.path_allowed("/usr/local/bin/app"));
+        assert!(!c.path_allowed("/usr/local/bin/app2"));
+        assert!(c.path_allowed("/opt/tools/x/y"));
+        assert!(!c.path_allowed("/opt/toolsx"));
+    }
+
+    #[test]
+    fn defaults_and_action_caps() {
+        let c = Config::from_toml_str("", "empty").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.mode, Mode::Audit);
+        assert_eq!(c.supervisor.max_hash_bytes, 268_435_456);
+        assert_eq!(
+            c.action_for(Mode::Enforce, Category::BuiltInMaliciousBinaryExecuted),
+            Action::Block
+        );
+        assert_eq!(
+            c.action_for(Mode::Audit, Category::BuiltInMaliciousBinaryExecuted),
+            Action::Alert
+        );
+        assert_eq!(c.action_for(Mode::Enforce, Category::AddedBinaryExecuted), Action::Alert);
+        assert_eq!(c.action_for(Mode::Enforce, Category::FilelessDevShm), Action::Alert);
+        assert_eq!(c.action_for_malicious_memfd(Mode::Enforce), Action::Block);
+        assert_eq!(c.action_for_malicious_memfd(Mode::Audit), Action::Alert);
+        for cat in Category::ALL {
+            assert_ne!(c.action_for(Mode::Audit, cat), Action::Block);
+        }
+    }
+
+    #[test]
+    fn errors_name_origin_and_line() {
+        let err = Config::from_toml_str("mode = \"audit\"\n\nbogus = 1\n", "/etc/x.toml").unwrap_err();
+        let s = err.to_string();
+        assert!(s.contains("/etc/x.toml line 3"), "{s}");
+        let err = Config::from_toml_str("[allow]\nsha256 = [\"abc\"]\n", "f").unwrap_err();
+        assert!(err.to_string().contains("not a SHA-256"), "{err}");
+        let err = Config::from_toml_str("mode = \"loud\"\n", "f").unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { line: 1, .. }), "{err}");
+    }
+
+    #[test]
+    fn load_default_file_rules() {
+        let d = tempfile::tempdir().unwrap();
+        let missing = d.path().join("missing.toml");
+        assert_eq!(Config::load_from(&missing, false).unwrap(), Config::default());
+        assert!(matches!(
+            Config::load_from(&missing, true),
+            Err(ConfigError::Read { .. })
+        ));
+        let bad = d.path().join("bad.toml");
+        std::fs::write(&bad, "mode = ").unwrap();
+        let err = Config::load_from(&bad, false).unwrap_err();
+        assert!(err.to_string().contains("bad.toml"), "{err}");
+        let good = d.path().join("good.toml");
+        std::fs::write(&good, "mode = \"enforce\"").unwrap();
+        assert_eq!(Config::load(&good).unwrap().mode, Mode::Enforce);
+    }
+
+    #[test]
+    fn mode_from_str_display_and_globs() {
+        assert_eq!("Enforce".parse::<Mode>().unwrap(), Mode::Enforce);
+        assert_eq!(Mode::Audit.to_string(), "audit");
+        assert!("x".parse::<Mode>().is_err());
+        assert!(glob_match("*TOKEN*", "github_token"));
+        assert!(glob_match("*KEY*", "API_KEY_ID"));
+        assert!(glob_match("AWS_*", "aws_secret"));
+        assert!(!glob_match("*SECRET*", "PATH"));
+        assert!(glob_match("PATH", "path"));
+        assert!(!glob_match("A*B", "AB_C"));
+    }
+}
