@@ -33,8 +33,8 @@ pub enum Error {
     #[error("bad config {path}: {reason}; fix the snippet")]
     Config { path: PathBuf, reason: String },
     /// A CRI call failed.
-    #[error("CRI {call} failed: {reason}; containerd log:\n{log}")]
-    Cri { call: &'static str, reason: String, log: String },
+    #[error("CRI {call} failed: {reason}; see the containerd log")]
+    Cri { call: &'static str, reason: String },
 }
 
 /// Result alias for the harness.
