@@ -323,12 +323,18 @@ fn cap(mode: Mode, action: Action) -> Action {
     }
 }
 
+/// The host name, read once (the supervisor may not be able to open /proc files later).
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
+    static HOSTNAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOSTNAME
+        .get_or_init(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|s| s.trim().to_owned())
+                .ok()
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "localhost".to_owned())
+        })
+        .clone()
 }
 
 /// Glob match with `*` only, ASCII case-insensitive (for env names).
