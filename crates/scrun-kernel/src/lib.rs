@@ -1,1 +1,10 @@
 #![doc = include_str!("../README.md")]
+
+pub mod listener;
+pub mod memory;
+pub mod notify;
+pub mod proc_info;
+pub mod resolve;
+pub mod sandbox;
+pub mod signal;
+mod sys;

@@ -1,0 +1,461 @@
+//! seccomp user-notification listener: wait, receive, re-check and answer.
+//!
+//! The raw `ioctl`s live in the private `ioctl` module below; everything public
+//! is safe and total.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+/// `AUDIT_ARCH_X86_64` (`EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE`).
+pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+/// `AUDIT_ARCH_I386` (`EM_386 | __AUDIT_ARCH_LE`).
+pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+/// `AUDIT_ARCH_AARCH64` (`EM_AARCH64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE`).
+pub const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
+/// x32 syscalls arrive with `AUDIT_ARCH_X86_64` and this bit set in `nr`.
+const X32_SYSCALL_BIT: i32 = 0x4000_0000;
+/// `AT_FDCWD` as the kernel sees it in the low 32 bits of the dirfd argument.
+const AT_FDCWD: i32 = libc::AT_FDCWD;
+
+/// Errors of the notify listener.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The target died or its syscall was interrupted; an interrupted exec is re-issued and
+    /// notified again under a new id, so drop this one and keep serving.
+    #[error(
+        "seccomp notification is gone (target exited or was interrupted); wait for the next one"
+    )]
+    Gone,
+    /// `respond_errno` was asked for an errno the kernel would not treat as a failure.
+    #[error("refusing to answer notification {id} with errno {errno}: it must be in 1..=4095")]
+    InvalidErrno { id: u64, errno: i32 },
+    /// The listener fd is not a seccomp listener or was closed (`POLLNVAL`, `EBADF`, `EINVAL`).
+    #[error(
+        "seccomp listener fd {fd} is invalid: {source}; check that it came from SECCOMP_FILTER_FLAG_NEW_LISTENER"
+    )]
+    BadListener { fd: i32, source: io::Error },
+    /// Any other failure of poll or of a notify ioctl.
+    #[error("seccomp {op} on listener fd {fd} failed: {source}")]
+    Io {
+        op: &'static str,
+        fd: i32,
+        source: io::Error,
+    },
+}
+
+/// What `Listener::wait` saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readiness {
+    /// A notification is pending; `recv` will not block.
+    Ready,
+    /// No task uses the filter any more: close the listener.
+    Hangup,
+    /// Nothing happened within the timeout.
+    Timeout,
+}
+
+/// One trapped syscall, copied out of `struct seccomp_notif`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notification {
+    /// Cookie for `id_valid` and the responses.
+    pub id: u64,
+    /// Thread id of the target in the listener's pid namespace (0 if not visible there).
+    pub pid: u32,
+    /// Syscall number as seen by the filter (x32 calls carry bit 30).
+    pub nr: i32,
+    /// `AUDIT_ARCH_*` of the calling convention.
+    pub arch: u32,
+    /// Instruction pointer at the syscall.
+    pub ip: u64,
+    /// Raw syscall arguments.
+    pub args: [u64; 6],
+}
+
+/// Which exec syscall was trapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecKind {
+    /// `execve(path, argv, envp)`.
+    Execve,
+    /// `execveat(dirfd, path, argv, envp, flags)`.
+    Execveat,
+}
+
+/// The decoded arguments of an exec syscall. Pointers are addresses in the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecCall {
+    pub kind: ExecKind,
+    /// `None` means `AT_FDCWD` (always `None` for `execve`).
+    pub dirfd: Option<i32>,
+    pub path_ptr: u64,
+    pub argv_ptr: u64,
+    pub envp_ptr: u64,
+    /// `execveat` flags (`AT_EMPTY_PATH`, `AT_SYMLINK_NOFOLLOW`); 0 for `execve`.
+    pub flags: i32,
+    /// argv/envp are arrays of 4-byte pointers (i386 or x32 caller).
+    pub compat32: bool,
+}
+
+impl ExecCall {
+    /// `AT_EMPTY_PATH` is set.
+    pub fn empty_path(&self) -> bool {
+        self.flags & libc::AT_EMPTY_PATH != 0
+    }
+
+    /// `AT_SYMLINK_NOFOLLOW` is set.
+    pub fn nofollow(&self) -> bool {
+        self.flags & libc::AT_SYMLINK_NOFOLLOW != 0
+    }
+}
+
+impl Notification {
+    /// Decodes `execve`/`execveat` for x86_64 (and x32), i386 and aarch64; `None` for any
+    /// other syscall or architecture.
+    pub fn exec_call(&self) -> Option<ExecCall> {
+        let (kind, compat32) = match (self.arch, self.nr) {
+            (AUDIT_ARCH_X86_64, 59) => (ExecKind::Execve, false),
+            (AUDIT_ARCH_X86_64, 322) => (ExecKind::Execveat, false),
+            (AUDIT_ARCH_X86_64, nr) if nr == X32_SYSCALL_BIT | 520 => (ExecKind::Execve, true),
+            (AUDIT_ARCH_X86_64, nr) if nr == X32_SYSCALL_BIT | 545 => (ExecKind::Execveat, true),
+            (AUDIT_ARCH_I386, 11) => (ExecKind::Execve, true),
+            (AUDIT_ARCH_I386, 358) => (ExecKind::Execveat, true),
+            (AUDIT_ARCH_AARCH64, 221) => (ExecKind::Execve, false),
+            (AUDIT_ARCH_AARCH64, 281) => (ExecKind::Execveat, false),
+            _ => return None,
+        };
+        // Compat callers pass 32-bit pointers; the kernel zero-extends them (compat_ptr).
+        let ptr = |v: u64| if compat32 { v & 0xFFFF_FFFF } else { v };
+        // An int argument lives in the low 32 bits; the kernel truncates, so do we.
+        let int = |v: u64| v as u32 as i32;
+        Some(match kind {
+            ExecKind::Execve => ExecCall {
+                kind,
+                dirfd: None,
+                path_ptr: ptr(self.args[0]),
+                argv_ptr: ptr(self.args[1]),
+                envp_ptr: ptr(self.args[2]),
+                flags: 0,
+                compat32,
+            },
+            ExecKind::Execveat => {
+                let dirfd = int(self.args[0]);
+                ExecCall {
+                    kind,
+                    dirfd: (dirfd != AT_FDCWD).then_some(dirfd),
+                    path_ptr: ptr(self.args[1]),
+                    argv_ptr: ptr(self.args[2]),
+                    envp_ptr: ptr(self.args[3]),
+                    flags: int(self.args[4]),
+                    compat32,
+                }
+            }
+        })
+    }
+}
+
+/// A seccomp user-notify listener fd (from `SECCOMP_FILTER_FLAG_NEW_LISTENER`).
+///
+/// Reads and answers are synchronised by the kernel, so `&Listener` may be shared by
+/// several threads.
+#[derive(Debug)]
+pub struct Listener(OwnedFd);
+
+impl Listener {
+    pub fn new(fd: OwnedFd) -> Self {
+        Listener(fd)
+    }
+
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+
+    /// Gives the fd back (for handing it to a keeper process).
+    pub fn into_inner(self) -> OwnedFd {
+        self.0
+    }
+
+    fn raw(&self) -> i32 {
+        self.0.as_raw_fd()
+    }
+
+    /// Polls for a pending notification. `timeout_ms < 0` waits forever. `EINTR` restarts
+    /// the wait with the full timeout.
+    pub fn wait(&self, timeout_ms: i32) -> Result<Readiness, NotifyError> {
+        let timeout = PollTimeout::try_from(timeout_ms.max(-1)).unwrap_or(PollTimeout::NONE);
+        loop {
+            let mut fds = [PollFd::new(self.0.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, timeout) {
+                Ok(0) => return Ok(Readiness::Timeout),
+                Ok(_) => {
+                    let rev = fds[0].revents().unwrap_or(PollFlags::empty());
+                    if rev.contains(PollFlags::POLLIN) {
+                        return Ok(Readiness::Ready);
+                    }
+                    if rev.contains(PollFlags::POLLNVAL) {
+                        return Err(NotifyError::BadListener {
+                            fd: self.raw(),
+                            source: io::Error::from_raw_os_error(libc::EBADF),
+                        });
+                    }
+                    if rev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+                        return Ok(Readiness::Hangup);
+                    }
+                    return Ok(Readiness::Timeout);
+                }
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(self.io_err("poll", e as i32)),
+            }
+        }
+    }
+
+    /// Receives one notification (blocks if none is pending; call `wait` first).
+    pub fn recv(&self) -> Result<Notification, NotifyError> {
+        loop {
+            match ioctl::recv(self.0.as_fd()) {
+                Ok(n) => {
+                    return Ok(Notification {
+                        id: n.id,
+                        pid: n.pid,
+                        nr: n.data.nr,
+                        arch: n.data.arch,
+                        ip: n.data.instruction_pointer,
+                        args: n.data.args,
+                    });
+                }
+                Err(libc::EINTR) => continue,
+                Err(errno) => return Err(self.classify("recv", errno)),
+            }
+        }
+    }
+
+    /// `SECCOMP_IOCTL_NOTIF_ID_VALID`: the target is still blocked in this notification.
+    /// Call it after reading the target's memory and before trusting what was read.
+    pub fn id_valid(&self, id: u64) -> bool {
+        ioctl::id_valid(self.0.as_fd(), id).is_ok()
+    }
+
+    /// Lets the syscall run (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`).
+    pub fn respond_continue(&self, id: u64) -> Result<(), NotifyError> {
+        self.send(id, 0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32)
+    }
+
+    /// Fails the syscall with `errno` (1..=4095) without running it.
+    pub fn respond_errno(&self, id: u64, errno: i32) -> Result<(), NotifyError> {
+        // error == 0 would make the syscall "succeed" with val 0 without running it.
+        if !(1..=4095).contains(&errno) {
+            return Err(NotifyError::InvalidErrno { id, errno });
+        }
+        self.send(id, -errno, 0)
+    }
+
+    fn send(&self, id: u64, error: i32, flags: u32) -> Result<(), NotifyError> {
+        let resp = libc::seccomp_notif_resp {
+            id,
+            val: 0,
+            error,
+            flags,
+        };
+        loop {
+            match ioctl::send(self.0.as_fd(), &resp) {
+                Ok(()) => return Ok(()),
+                Err(libc::EINTR) => continue,
+                Err(errno) => return Err(self.classify("send", errno)),
+            }
+        }
+    }
+
+    fn classify(&self, op: &'static str, errno: i32) -> NotifyError {
+        match errno {
+            libc::ENOENT => NotifyError::Gone,
+            libc::EBADF | libc::EINVAL | libc::ENOTTY => NotifyError::BadListener {
+                fd: self.raw(),
+                source: io::Error::from_raw_os_error(errno),
+            },
+            _ => self.io_err(op, errno),
+        }
+    }
+
+    fn io_err(&self, op: &'static str, errno: i32) -> NotifyError {
+        NotifyError::Io {
+            op,
+            fd: self.raw(),
+            source: io::Error::from_raw_os_error(errno),
+        }
+    }
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+/// The three notify ioctls. Each returns the errno on failure.
+mod ioctl {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+
+    /// `struct seccomp_notif` plus slack, so a kernel whose struct grew cannot write
+    /// past our buffer even if it ever accepted the old request number.
+    #[repr(C)]
+    struct RecvBuf {
+        notif: libc::seccomp_notif,
+        _slack: [u8; 64],
+    }
+
+    pub(super) fn recv(fd: BorrowedFd<'_>) -> Result<libc::seccomp_notif, i32> {
+        // SAFETY: RecvBuf is plain old data (integers only), so the all-zero pattern is a
+        // valid value; the kernel requires the struct to be zeroed before NOTIF_RECV.
+        let mut buf: RecvBuf = unsafe { std::mem::zeroed() };
+        // SAFETY: `fd` is a live descriptor for the duration of the call (borrowed), and the
+        // request NOTIF_RECV writes at most size_of::<seccomp_notif>() bytes (encoded in the
+        // request number) into `buf.notif`, which is a valid, exclusively borrowed
+        // seccomp_notif followed by 64 bytes of slack.
+        let rc = unsafe {
+            libc::ioctl(
+                fd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_RECV,
+                &mut buf.notif as *mut libc::seccomp_notif,
+            )
+        };
+        if rc < 0 {
+            Err(nix::errno::Errno::last_raw())
+        } else {
+            Ok(buf.notif)
+        }
+    }
+
+    pub(super) fn send(fd: BorrowedFd<'_>, resp: &libc::seccomp_notif_resp) -> Result<(), i32> {
+        // SAFETY: `fd` is live (borrowed); NOTIF_SEND only reads a seccomp_notif_resp from
+        // the pointer, and `resp` is a valid, initialised one that outlives the call.
+        let rc = unsafe {
+            libc::ioctl(
+                fd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_SEND,
+                resp as *const libc::seccomp_notif_resp,
+            )
+        };
+        if rc < 0 {
+            Err(nix::errno::Errno::last_raw())
+        } else {
+            Ok(())
+        }
+    }
+
+    pub(super) fn id_valid(fd: BorrowedFd<'_>, id: u64) -> Result<(), i32> {
+        // SAFETY: `fd` is live (borrowed); NOTIF_ID_VALID reads one u64 through the pointer,
+        // and `id` is a local u64 that outlives the call.
+        let rc = unsafe {
+            libc::ioctl(
+                fd.as_raw_fd(),
+                libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
+                &id as *const u64,
+            )
+        };
+        if rc < 0 {
+            Err(nix::errno::Errno::last_raw())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notif(arch: u32, nr: i32, args: [u64; 6]) -> Notification {
+        Notification {
+            id: 1,
+            pid: 2,
+            nr,
+            arch,
+            ip: 0,
+            args,
+        }
+    }
+
+    #[test]
+    fn decodes_x86_64_execve() {
+        let c = notif(AUDIT_ARCH_X86_64, 59, [0x1000, 0x2000, 0x3000, 9, 9, 9])
+            .exec_call()
+            .expect("execve decodes");
+        assert_eq!(c.kind, ExecKind::Execve);
+        assert_eq!(
+            (c.path_ptr, c.argv_ptr, c.envp_ptr),
+            (0x1000, 0x2000, 0x3000)
+        );
+        assert_eq!((c.dirfd, c.flags, c.compat32), (None, 0, false));
+    }
+
+    #[test]
+    fn decodes_execveat_dirfd_sign_extension_and_flags() {
+        // AT_FDCWD passed as a 32-bit int with garbage in the upper half.
+        let cwd = 0xdead_beef_0000_0000 | u64::from(libc::AT_FDCWD as u32);
+        let flags = (libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW) as u64;
+        let c = notif(AUDIT_ARCH_X86_64, 322, [cwd, 0x10, 0x20, 0x30, flags, 0])
+            .exec_call()
+            .expect("execveat decodes");
+        assert_eq!(c.kind, ExecKind::Execveat);
+        assert_eq!(c.dirfd, None);
+        assert!(c.empty_path() && c.nofollow());
+        assert_eq!((c.path_ptr, c.argv_ptr, c.envp_ptr), (0x10, 0x20, 0x30));
+
+        let c = notif(AUDIT_ARCH_AARCH64, 281, [7, 0x10, 0x20, 0x30, 0, 0])
+            .exec_call()
+            .expect("aarch64 execveat decodes");
+        assert_eq!(c.dirfd, Some(7));
+        assert!(!c.empty_path());
+    }
+
+    #[test]
+    fn decodes_compat_callers_with_32_bit_pointers() {
+        let c = notif(
+            AUDIT_ARCH_I386,
+            11,
+            [0xffff_ffff_0804_8000, 0x10, 0x20, 0, 0, 0],
+        )
+        .exec_call()
+        .expect("i386 execve decodes");
+        assert!(c.compat32);
+        assert_eq!(c.path_ptr, 0x0804_8000);
+        let c = notif(AUDIT_ARCH_I386, 358, [3, 0x10, 0x20, 0x30, 0, 0])
+            .exec_call()
+            .expect("i386 execveat decodes");
+        assert_eq!((c.kind, c.dirfd), (ExecKind::Execveat, Some(3)));
+        let c = notif(AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 520, [1, 2, 3, 0, 0, 0])
+            .exec_call()
+            .expect("x32 execve decodes");
+        assert!(c.compat32);
+    }
+
+    #[test]
+    fn rejects_other_syscalls_and_arches() {
+        assert_eq!(notif(AUDIT_ARCH_X86_64, 2, [0; 6]).exec_call(), None);
+        // 59 is not execve on i386 / aarch64.
+        assert_eq!(notif(AUDIT_ARCH_I386, 59, [0; 6]).exec_call(), None);
+        assert_eq!(notif(AUDIT_ARCH_AARCH64, 59, [0; 6]).exec_call(), None);
+        assert_eq!(notif(0x4000_0028 /* ARM */, 11, [0; 6]).exec_call(), None);
+    }
+
+    #[test]
+    fn respond_errno_refuses_non_failures() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+        let l = Listener::new(OwnedFd::from(a));
+        assert!(matches!(
+            l.respond_errno(5, 0),
+            Err(NotifyError::InvalidErrno { id: 5, errno: 0 })
+        ));
+        assert!(matches!(
+            l.respond_errno(5, -1),
+            Err(NotifyError::InvalidErrno { .. })
+        ));
+        // A socket is not a listener: the ioctl fails and we say so.
+        assert!(matches!(
+            l.respond_errno(5, libc::EPERM),
+            Err(NotifyError::BadListener { .. })
+        ));
+        assert!(!l.id_valid(5));
+    }
+}

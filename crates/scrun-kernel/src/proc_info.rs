@@ -1,0 +1,82 @@
+//! Cheap, best-effort facts about a process for findings (not for the per-exec hot path:
+//! each call opens a `/proc/<pid>/` entry). Every read is bounded; `None` when the
+//! process is gone or the data is malformed.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+fn read_bounded(path: &str, max: usize) -> Option<Vec<u8>> {
+    let f = std::fs::File::open(path).ok()?;
+    let mut buf = Vec::new();
+    f.take(max as u64).read_to_end(&mut buf).ok()?;
+    Some(buf)
+}
+
+/// `/proc/<pid>/comm` without the newline (at most 64 bytes; the kernel keeps 15).
+pub fn comm(pid: u32) -> Option<String> {
+    let raw = read_bounded(&format!("/proc/{pid}/comm"), 64)?;
+    let s = raw.strip_suffix(b"\n").unwrap_or(&raw);
+    Some(String::from_utf8_lossy(s).into_owned())
+}
+
+/// Parent pid from `/proc/<pid>/stat`.
+pub fn ppid(pid: u32) -> Option<u32> {
+    let raw = read_bounded(&format!("/proc/{pid}/stat"), 4096)?;
+    parse_stat_ppid(&raw)
+}
+
+/// `stat` is `pid (comm) state ppid ...`; comm may hold spaces and ')', so split at the
+/// *last* ')'.
+fn parse_stat_ppid(stat: &[u8]) -> Option<u32> {
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    let _state = fields.next()?;
+    fields.next()?.parse().ok()
+}
+
+/// Target of `/proc/<pid>/exe` as this process sees it.
+pub fn exe_path(pid: u32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/exe")).ok()
+}
+
+/// argv from `/proc/<pid>/cmdline`, at most `max_bytes` read (lossy UTF-8).
+pub fn cmdline(pid: u32, max_bytes: usize) -> Option<Vec<String>> {
+    let raw = read_bounded(&format!("/proc/{pid}/cmdline"), max_bytes)?;
+    let raw = raw.strip_suffix(b"\0").unwrap_or(&raw);
+    if raw.is_empty() {
+        return Some(Vec::new());
+    }
+    Some(
+        raw.split(|&b| b == 0)
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_hostile_comm() {
+        assert_eq!(parse_stat_ppid(b"42 (a) b) (c) S 17 42 42 0 -1"), Some(17));
+        assert_eq!(parse_stat_ppid(b"42 (x y) R 1 2"), Some(1));
+        assert_eq!(parse_stat_ppid(b"42 (x y"), None);
+        assert_eq!(parse_stat_ppid(b"42 (x) S notanumber"), None);
+    }
+
+    #[test]
+    fn reads_own_process() {
+        let me = std::process::id();
+        assert_eq!(ppid(me), Some(nix::unistd::getppid().as_raw() as u32));
+        let exe = std::env::current_exe().expect("current exe");
+        assert_eq!(exe_path(me), Some(exe));
+        let args: Vec<String> = std::env::args().collect();
+        assert_eq!(cmdline(me, 1 << 20), Some(args));
+        let c = comm(me).expect("comm");
+        assert!(!c.is_empty() && c.len() <= 15 && !c.ends_with('\n'));
+        assert_eq!(comm(u32::MAX), None);
+        assert_eq!(ppid(u32::MAX), None);
+    }
+}
