@@ -32,7 +32,10 @@ impl Containerd {
     pub fn start() -> Result<Containerd> {
         let wd = Workdir::new("containerd")?;
         let mut cfg = base_config(&wd);
-        cfg.insert("disabled_plugins".into(), Value::Array(vec![Value::String(CRI.into())]));
+        cfg.insert(
+            "disabled_plugins".into(),
+            Value::Array(vec![Value::String(CRI.into())]),
+        );
         Containerd::launch(wd, cfg)
     }
 
@@ -61,20 +64,30 @@ impl Containerd {
             pause = crate::image::PAUSE,
             cni = cni.display()
         ))
-        .map_err(|e| Error::Config { path: "(generated CRI config)".into(), reason: e.to_string() })?;
+        .map_err(|e| Error::Config {
+            path: "(generated CRI config)".into(),
+            reason: e.to_string(),
+        })?;
         let mut plugins = toml::Table::new();
         plugins.insert(CRI.into(), cri);
         cfg.insert("plugins".into(), Value::Table(plugins));
 
         let text = fs::read_to_string(hook).map_err(io("read", hook))?;
-        let mut hook_cfg: Value =
-            toml::from_str(&text).map_err(|e| Error::Config { path: hook.into(), reason: e.to_string() })?;
+        let mut hook_cfg: Value = toml::from_str(&text).map_err(|e| Error::Config {
+            path: hook.into(),
+            reason: e.to_string(),
+        })?;
         if set_binary_names(&mut hook_cfg, scrun) == 0 {
-            return Err(Error::Config { path: hook.into(), reason: "no BinaryName to set".into() });
+            return Err(Error::Config {
+                path: hook.into(),
+                reason: "no BinaryName to set".into(),
+            });
         }
         let mut merged = Value::Table(cfg);
         merge(&mut merged, hook_cfg);
-        let Value::Table(cfg) = merged else { unreachable_table() };
+        let Value::Table(cfg) = merged else {
+            unreachable_table()
+        };
         Containerd::launch(wd, cfg)
     }
 
@@ -83,20 +96,33 @@ impl Containerd {
         require_program("ctr", "containerd")?;
         require_program("containerd-shim-runc-v2", "containerd")?;
         let config = wd.join("config.toml");
-        let text = toml::to_string(&cfg)
-            .map_err(|e| Error::Config { path: config.clone(), reason: e.to_string() })?;
+        let text = toml::to_string(&cfg).map_err(|e| Error::Config {
+            path: config.clone(),
+            reason: e.to_string(),
+        })?;
         fs::write(&config, text).map_err(io("write", &config))?;
         let sock = wd.join("containerd.sock");
         let log = wd.join("containerd.log");
         let logf = fs::File::create(&log).map_err(io("create", &log))?;
         let logf2 = logf.try_clone().map_err(io("dup", &log))?;
         let mut cmd = Command::new(bin);
-        cmd.arg("--config").arg(&config).stdin(Stdio::null()).stdout(logf).stderr(logf2);
-        let child = cmd
-            .spawn()
-            .map_err(|source| Error::Spawn { command: crate::process::describe(&cmd), source })?;
-        fs::write(wd.pidfile("containerd"), child.id().to_string()).map_err(io("write", wd.pidfile("containerd")))?;
-        let mut c = Containerd { child, sock, log, wd };
+        cmd.arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(logf)
+            .stderr(logf2);
+        let child = cmd.spawn().map_err(|source| Error::Spawn {
+            command: crate::process::describe(&cmd),
+            source,
+        })?;
+        fs::write(wd.pidfile("containerd"), child.id().to_string())
+            .map_err(io("write", wd.pidfile("containerd")))?;
+        let mut c = Containerd {
+            child,
+            sock,
+            log,
+            wd,
+        };
         c.wait_ready()?;
         Ok(c)
     }
@@ -111,11 +137,18 @@ impl Containerd {
                     log: self.log(),
                 });
             }
-            if self.sock.exists() && run_with_timeout(&mut self.cmd(&["version"]), 10).is_ok_and(|o| o.status.success()) {
+            if self.sock.exists()
+                && run_with_timeout(&mut self.cmd(&["version"]), 10)
+                    .is_ok_and(|o| o.status.success())
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(Error::NotReady { engine: "containerd".into(), secs: READY_SECS, log: self.log() });
+                return Err(Error::NotReady {
+                    engine: "containerd".into(),
+                    secs: READY_SECS,
+                    log: self.log(),
+                });
             }
             thread::sleep(Duration::from_millis(100));
         }
@@ -138,7 +171,8 @@ impl Containerd {
 
     /// The containerd log so far.
     pub fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log.display()))
+        fs::read_to_string(&self.log)
+            .unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log.display()))
     }
 
     /// `ctr -a <sock> args…`.
@@ -163,7 +197,8 @@ impl Containerd {
     /// (or `<name>` when it names a registry).
     pub fn import(&self, image: &ImageArchive, namespace: &str) -> Result<()> {
         let path = image.path.display().to_string();
-        self.ctr_ok(&["-n", namespace, "image", "import", &path]).map(drop)
+        self.ctr_ok(&["-n", namespace, "image", "import", &path])
+            .map(drop)
     }
 }
 
@@ -173,21 +208,35 @@ impl Drop for Containerd {
             nix::unistd::Pid::from_raw(self.child.id() as i32),
             nix::sys::signal::Signal::SIGTERM,
         );
-        if crate::process::wait_until(&mut self.child, Instant::now() + Duration::from_secs(20)).is_none() {
-            eprintln!("containerd ignored SIGTERM for 20 s and was killed; log:\n{}", self.log());
+        if crate::process::wait_until(&mut self.child, Instant::now() + Duration::from_secs(20))
+            .is_none()
+        {
+            eprintln!(
+                "containerd ignored SIGTERM for 20 s and was killed; log:\n{}",
+                self.log()
+            );
         }
     }
 }
 
 fn base_config(wd: &Workdir) -> toml::Table {
     let mut grpc = toml::Table::new();
-    grpc.insert("address".into(), Value::String(wd.join("containerd.sock").display().to_string()));
+    grpc.insert(
+        "address".into(),
+        Value::String(wd.join("containerd.sock").display().to_string()),
+    );
     let mut metrics = toml::Table::new();
     metrics.insert("address".into(), Value::String(String::new()));
     let mut t = toml::Table::new();
     t.insert("version".into(), Value::Integer(2));
-    t.insert("root".into(), Value::String(wd.join("root").display().to_string()));
-    t.insert("state".into(), Value::String(wd.join("state").display().to_string()));
+    t.insert(
+        "root".into(),
+        Value::String(wd.join("root").display().to_string()),
+    );
+    t.insert(
+        "state".into(),
+        Value::String(wd.join("state").display().to_string()),
+    );
     t.insert("grpc".into(), Value::Table(grpc));
     t.insert("metrics".into(), Value::Table(metrics));
     t

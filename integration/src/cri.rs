@@ -41,19 +41,30 @@ impl CriClient {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Cri { call: "connect", reason: format!("tokio runtime: {e}") })?;
+            .map_err(|e| Error::Cri {
+                call: "connect",
+                reason: format!("tokio runtime: {e}"),
+            })?;
         let path: PathBuf = sock.to_path_buf();
         let channel = rt.block_on(async {
             let endpoint = Endpoint::try_from("http://[::]:50051")
-                .map_err(|e| Error::Cri { call: "connect", reason: e.to_string() })?
+                .map_err(|e| Error::Cri {
+                    call: "connect",
+                    reason: e.to_string(),
+                })?
                 .connect_timeout(Duration::from_secs(10));
             endpoint
                 .connect_with_connector(tower::service_fn(move |_: Uri| {
                     let path = path.clone();
-                    async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?)) }
+                    async move {
+                        Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(path).await?))
+                    }
                 }))
                 .await
-                .map_err(|e| Error::Cri { call: "connect", reason: format!("{}: {e}", sock.display()) })
+                .map_err(|e| Error::Cri {
+                    call: "connect",
+                    reason: format!("{}: {e}", sock.display()),
+                })
         })?;
         Ok(CriClient {
             rt,
@@ -69,8 +80,14 @@ impl CriClient {
         self.rt.block_on(async {
             match tokio::time::timeout(Duration::from_secs(CRI_TIMEOUT), fut).await {
                 Ok(Ok(resp)) => Ok(resp.into_inner()),
-                Ok(Err(status)) => Err(Error::Cri { call, reason: format!("{}: {}", status.code(), status.message()) }),
-                Err(_) => Err(Error::Cri { call, reason: format!("no answer within {CRI_TIMEOUT} s") }),
+                Ok(Err(status)) => Err(Error::Cri {
+                    call,
+                    reason: format!("{}: {}", status.code(), status.message()),
+                }),
+                Err(_) => Err(Error::Cri {
+                    call,
+                    reason: format!("no answer within {CRI_TIMEOUT} s"),
+                }),
             }
         })
     }
@@ -78,7 +95,12 @@ impl CriClient {
     /// `Version`: the runtime name and version containerd reports.
     pub fn version(&self) -> Result<String> {
         let mut c = self.runtime.clone();
-        let v = self.call("Version", c.version(cri::VersionRequest { version: "v1".into() }))?;
+        let v = self.call(
+            "Version",
+            c.version(cri::VersionRequest {
+                version: "v1".into(),
+            }),
+        )?;
         Ok(format!("{} {}", v.runtime_name, v.runtime_version))
     }
 
@@ -86,10 +108,16 @@ impl CriClient {
     pub fn has_image(&self, image: &str) -> Result<bool> {
         let mut c = self.images.clone();
         let req = cri::ImageStatusRequest {
-            image: Some(cri::ImageSpec { image: image.into(), ..Default::default() }),
+            image: Some(cri::ImageSpec {
+                image: image.into(),
+                ..Default::default()
+            }),
             verbose: false,
         };
-        Ok(self.call("ImageStatus", c.image_status(req))?.image.is_some())
+        Ok(self
+            .call("ImageStatus", c.image_status(req))?
+            .image
+            .is_some())
     }
 
     /// RunPodSandbox with the host network (no hostname, as the kubelet does for hostNetwork
@@ -115,16 +143,33 @@ impl CriClient {
             ..Default::default()
         };
         let mut c = self.runtime.clone();
-        let req = cri::RunPodSandboxRequest { config: Some(config.clone()), runtime_handler: handler.into() };
-        let id = self.call("RunPodSandbox", c.run_pod_sandbox(req))?.pod_sandbox_id;
+        let req = cri::RunPodSandboxRequest {
+            config: Some(config.clone()),
+            runtime_handler: handler.into(),
+        };
+        let id = self
+            .call("RunPodSandbox", c.run_pod_sandbox(req))?
+            .pod_sandbox_id;
         Ok(Pod { id, config })
     }
 
     /// CreateContainer `name` from `image` running `command` in `pod`.
-    pub fn create_container(&self, pod: &Pod, name: &str, image: &str, command: &[&str]) -> Result<String> {
+    pub fn create_container(
+        &self,
+        pod: &Pod,
+        name: &str,
+        image: &str,
+        command: &[&str],
+    ) -> Result<String> {
         let config = cri::ContainerConfig {
-            metadata: Some(cri::ContainerMetadata { name: name.into(), attempt: 0 }),
-            image: Some(cri::ImageSpec { image: image.into(), ..Default::default() }),
+            metadata: Some(cri::ContainerMetadata {
+                name: name.into(),
+                attempt: 0,
+            }),
+            image: Some(cri::ImageSpec {
+                image: image.into(),
+                ..Default::default()
+            }),
             command: command.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         };
@@ -134,18 +179,30 @@ impl CriClient {
             config: Some(config),
             sandbox_config: Some(pod.config.clone()),
         };
-        Ok(self.call("CreateContainer", c.create_container(req))?.container_id)
+        Ok(self
+            .call("CreateContainer", c.create_container(req))?
+            .container_id)
     }
 
     /// StartContainer.
     pub fn start_container(&self, id: &str) -> Result<()> {
         let mut c = self.runtime.clone();
-        self.call("StartContainer", c.start_container(cri::StartContainerRequest { container_id: id.into() }))
-            .map(drop)
+        self.call(
+            "StartContainer",
+            c.start_container(cri::StartContainerRequest {
+                container_id: id.into(),
+            }),
+        )
+        .map(drop)
     }
 
     /// ExecSync: (exit code, stdout, stderr).
-    pub fn exec_sync(&self, id: &str, cmd: &[&str], timeout_secs: i64) -> Result<(i32, String, String)> {
+    pub fn exec_sync(
+        &self,
+        id: &str,
+        cmd: &[&str],
+        timeout_secs: i64,
+    ) -> Result<(i32, String, String)> {
         let mut c = self.runtime.clone();
         let req = cri::ExecSyncRequest {
             container_id: id.into(),
@@ -163,8 +220,13 @@ impl CriClient {
     /// The container's state name (`CONTAINER_RUNNING`, `CONTAINER_EXITED`, …).
     pub fn container_state(&self, id: &str) -> Result<String> {
         let mut c = self.runtime.clone();
-        let req = cri::ContainerStatusRequest { container_id: id.into(), verbose: false };
-        let status = self.call("ContainerStatus", c.container_status(req))?.status;
+        let req = cri::ContainerStatusRequest {
+            container_id: id.into(),
+            verbose: false,
+        };
+        let status = self
+            .call("ContainerStatus", c.container_status(req))?
+            .status;
         Ok(status
             .and_then(|s| cri::ContainerState::try_from(s.state).ok())
             .map(|s| s.as_str_name().to_string())
@@ -174,19 +236,35 @@ impl CriClient {
     /// StopContainer with a grace period, then RemoveContainer.
     pub fn stop_and_remove_container(&self, id: &str, grace_secs: i64) -> Result<()> {
         let mut c = self.runtime.clone();
-        let stop = cri::StopContainerRequest { container_id: id.into(), timeout: grace_secs };
+        let stop = cri::StopContainerRequest {
+            container_id: id.into(),
+            timeout: grace_secs,
+        };
         self.call("StopContainer", c.stop_container(stop))?;
         let mut c = self.runtime.clone();
-        self.call("RemoveContainer", c.remove_container(cri::RemoveContainerRequest { container_id: id.into() }))
-            .map(drop)
+        self.call(
+            "RemoveContainer",
+            c.remove_container(cri::RemoveContainerRequest {
+                container_id: id.into(),
+            }),
+        )
+        .map(drop)
     }
 
     /// StopPodSandbox, then RemovePodSandbox.
     pub fn stop_and_remove_pod(&self, pod_id: &str) -> Result<()> {
         let mut c = self.runtime.clone();
-        self.call("StopPodSandbox", c.stop_pod_sandbox(cri::StopPodSandboxRequest { pod_sandbox_id: pod_id.into() }))?;
+        self.call(
+            "StopPodSandbox",
+            c.stop_pod_sandbox(cri::StopPodSandboxRequest {
+                pod_sandbox_id: pod_id.into(),
+            }),
+        )?;
         let mut c = self.runtime.clone();
-        let req = cri::RemovePodSandboxRequest { pod_sandbox_id: pod_id.into() };
-        self.call("RemovePodSandbox", c.remove_pod_sandbox(req)).map(drop)
+        let req = cri::RemovePodSandboxRequest {
+            pod_sandbox_id: pod_id.into(),
+        };
+        self.call("RemovePodSandbox", c.remove_pod_sandbox(req))
+            .map(drop)
     }
 }

@@ -41,17 +41,24 @@ impl Docker {
         match daemon_json {
             Some(template) => {
                 let text = fs::read_to_string(template).map_err(io("read", template))?;
-                let mut v: serde_json::Value = serde_json::from_str(&text)
-                    .map_err(|e| Error::Config { path: template.into(), reason: e.to_string() })?;
+                let mut v: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| Error::Config {
+                        path: template.into(),
+                        reason: e.to_string(),
+                    })?;
                 let slot = v
                     .pointer_mut("/runtimes/scrun/path")
-                    .ok_or_else(|| Error::Config { path: template.into(), reason: "no runtimes.scrun.path".into() })?;
+                    .ok_or_else(|| Error::Config {
+                        path: template.into(),
+                        reason: "no runtimes.scrun.path".into(),
+                    })?;
                 *slot = serde_json::Value::String(scrun.display().to_string());
                 fs::write(&config, v.to_string()).map_err(io("write", &config))?;
             }
             None => {
                 fs::write(&config, "{}").map_err(io("write", &config))?;
-                cmd.arg("--add-runtime").arg(format!("scrun={}", scrun.display()));
+                cmd.arg("--add-runtime")
+                    .arg(format!("scrun={}", scrun.display()));
             }
         }
         let sock = wd.join("docker.sock");
@@ -68,14 +75,25 @@ impl Docker {
             .arg(wd.pidfile("dockerd"))
             .arg("-H")
             .arg(format!("unix://{}", sock.display()))
-            .args(["--iptables=false", "--ip-masq=false", "--bridge=none", "--shutdown-timeout=2"])
+            .args([
+                "--iptables=false",
+                "--ip-masq=false",
+                "--bridge=none",
+                "--shutdown-timeout=2",
+            ])
             .stdin(Stdio::null())
             .stdout(logf)
             .stderr(logf2);
-        let child = cmd
-            .spawn()
-            .map_err(|source| Error::Spawn { command: crate::process::describe(&cmd), source })?;
-        let mut d = Docker { child, sock, log, wd };
+        let child = cmd.spawn().map_err(|source| Error::Spawn {
+            command: crate::process::describe(&cmd),
+            source,
+        })?;
+        let mut d = Docker {
+            child,
+            sock,
+            log,
+            wd,
+        };
         d.wait_ready()?;
         Ok(d)
     }
@@ -88,7 +106,8 @@ impl Docker {
         SHARED
             .get_or_init(|| {
                 let hook = workspace_dir().join("hooks/docker/daemon.json");
-                let mut d = Docker::start(&Runtime::scrun().path, Some(&hook)).map_err(|e| e.to_string())?;
+                let mut d = Docker::start(&Runtime::scrun().path, Some(&hook))
+                    .map_err(|e| e.to_string())?;
                 d.wd.guard_with_reaper().map_err(|e| e.to_string())?;
                 let img = crate::image::busybox(d.wd.path()).map_err(|e| e.to_string())?;
                 d.load(&img).map_err(|e| e.to_string())?;
@@ -108,11 +127,17 @@ impl Docker {
                     log: self.log(),
                 });
             }
-            if self.sock.exists() && run_with_timeout(&mut self.cmd(&["info"]), 10).is_ok_and(|o| o.status.success()) {
+            if self.sock.exists()
+                && run_with_timeout(&mut self.cmd(&["info"]), 10).is_ok_and(|o| o.status.success())
+            {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(Error::NotReady { engine: "dockerd".into(), secs: READY_SECS, log: self.log() });
+                return Err(Error::NotReady {
+                    engine: "dockerd".into(),
+                    secs: READY_SECS,
+                    log: self.log(),
+                });
             }
             thread::sleep(Duration::from_millis(250));
         }
@@ -130,7 +155,8 @@ impl Docker {
 
     /// The daemon log so far.
     pub fn log(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log.display()))
+        fs::read_to_string(&self.log)
+            .unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log.display()))
     }
 
     /// A `docker` command aimed at this daemon (API 1.41, private client config).
@@ -168,8 +194,13 @@ impl Drop for Docker {
             nix::unistd::Pid::from_raw(self.child.id() as i32),
             nix::sys::signal::Signal::SIGTERM,
         );
-        if crate::process::wait_until(&mut self.child, Instant::now() + Duration::from_secs(20)).is_none() {
-            eprintln!("dockerd ignored SIGTERM for 20 s and was killed; log:\n{}", self.log());
+        if crate::process::wait_until(&mut self.child, Instant::now() + Duration::from_secs(20))
+            .is_none()
+        {
+            eprintln!(
+                "dockerd ignored SIGTERM for 20 s and was killed; log:\n{}",
+                self.log()
+            );
         }
         // The workdir field drops next: it kills leftovers, unmounts and removes the tree.
     }

@@ -16,19 +16,39 @@ pub enum Error {
     MissingScrun { path: PathBuf },
     /// A child process could not be started.
     #[error("failed to start {command}: {source}; check that the program exists and is executable")]
-    Spawn { command: String, source: std::io::Error },
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
     /// A child process ran past its deadline and was killed.
     #[error("{command} did not finish within {secs} s and was killed; output so far:\n{output}")]
-    Timeout { command: String, secs: u64, output: String },
+    Timeout {
+        command: String,
+        secs: u64,
+        output: String,
+    },
     /// A child process exited unsuccessfully where success was required.
     #[error("{command} failed ({status}):\nstdout: {stdout}\nstderr: {stderr}")]
-    Failed { command: String, status: ExitStatus, stdout: String, stderr: String },
+    Failed {
+        command: String,
+        status: ExitStatus,
+        stdout: String,
+        stderr: String,
+    },
     /// An engine did not become ready in time.
     #[error("{engine} did not become ready within {secs} s; its log:\n{log}")]
-    NotReady { engine: String, secs: u64, log: String },
+    NotReady {
+        engine: String,
+        secs: u64,
+        log: String,
+    },
     /// A file or directory operation failed.
     #[error("{op} {path} failed: {source}")]
-    Io { op: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// A configuration snippet could not be parsed or has the wrong shape.
     #[error("bad config {path}: {reason}; fix the snippet")]
     Config { path: PathBuf, reason: String },
@@ -40,7 +60,10 @@ pub enum Error {
 /// Result alias for the harness.
 pub type Result<T> = std::result::Result<T, Error>;
 
-pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
+pub(crate) fn io(
+    op: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> Error {
     let path = path.into();
     move |source| Error::Io { op, path, source }
 }

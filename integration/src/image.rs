@@ -62,18 +62,42 @@ pub struct ImageArchive {
 
 /// The busybox image `scrun-test/busybox:1` with `CMD ["sh"]`, built under `dir`.
 pub fn busybox(dir: &Path) -> Result<ImageArchive> {
-    build_image(dir, BUSYBOX, &ImageConfig { entrypoint: vec![], cmd: vec!["sh".into()] }, &[])
+    build_image(
+        dir,
+        BUSYBOX,
+        &ImageConfig {
+            entrypoint: vec![],
+            cmd: vec!["sh".into()],
+        },
+        &[],
+    )
 }
 
 /// The sandbox image CRI expects, `registry.k8s.io/pause:3.6`, whose entrypoint sleeps.
 pub fn pause(dir: &Path) -> Result<ImageArchive> {
     let entrypoint = vec!["sh".into(), "-c".into(), PAUSE_ENTRYPOINT.into()];
-    build_image(dir, PAUSE, &ImageConfig { entrypoint, cmd: vec![] }, &[])
+    build_image(
+        dir,
+        PAUSE,
+        &ImageConfig {
+            entrypoint,
+            cmd: vec![],
+        },
+        &[],
+    )
 }
 
 /// Build the busybox base plus `layers` (each its own layer, bottom first) as image `name`.
-pub fn build_image(dir: &Path, name: &str, config: &ImageConfig, layers: &[Layer]) -> Result<ImageArchive> {
-    let safe: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+pub fn build_image(
+    dir: &Path,
+    name: &str,
+    config: &ImageConfig,
+    layers: &[Layer],
+) -> Result<ImageArchive> {
+    let safe: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
     let work = dir.join(format!("image-{safe}"));
     if work.exists() {
         fs::remove_dir_all(&work).map_err(io("remove", &work))?;
@@ -95,7 +119,8 @@ pub fn build_image(dir: &Path, name: &str, config: &ImageConfig, layers: &[Layer
                 fs::create_dir_all(parent).map_err(io("create", parent))?;
             }
             fs::write(&dest, &f.bytes).map_err(io("write", &dest))?;
-            fs::set_permissions(&dest, fs::Permissions::from_mode(f.mode)).map_err(io("chmod", &dest))?;
+            fs::set_permissions(&dest, fs::Permissions::from_mode(f.mode))
+                .map_err(io("chmod", &dest))?;
         }
         tars.push(tar_dir(&stage, &work.join(format!("layer{}.tar", i + 1)))?);
     }
@@ -132,8 +157,21 @@ pub fn build_image(dir: &Path, name: &str, config: &ImageConfig, layers: &[Layer
     fs::write(&manifest_path, manifest.to_string()).map_err(io("write", &manifest_path))?;
 
     let path = work.join(format!("{safe}.tar"));
-    run_ok(Command::new("tar").arg("-C").arg(&archive).arg("-cf").arg(&path).arg("."), 60)?;
-    Ok(ImageArchive { path, name: name.into(), id: format!("sha256:{cfg_hex}"), diff_ids })
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(&archive)
+            .arg("-cf")
+            .arg(&path)
+            .arg("."),
+        60,
+    )?;
+    Ok(ImageArchive {
+        path,
+        name: name.into(),
+        id: format!("sha256:{cfg_hex}"),
+        diff_ids,
+    })
 }
 
 /// Stage a busybox rootfs in `root`: `/bin/busybox` and one symlink per applet in `/bin`,
@@ -141,10 +179,21 @@ pub fn build_image(dir: &Path, name: &str, config: &ImageConfig, layers: &[Layer
 pub fn busybox_rootfs(root: &Path) -> Result<()> {
     let busybox = require_program("busybox", "busybox-static")?;
     let bin = root.join("bin");
-    for d in ["bin", "etc", "tmp", "root", "home/user", "proc", "sys", "dev", "usr/local/bin"] {
+    for d in [
+        "bin",
+        "etc",
+        "tmp",
+        "root",
+        "home/user",
+        "proc",
+        "sys",
+        "dev",
+        "usr/local/bin",
+    ] {
         fs::create_dir_all(root.join(d)).map_err(io("create", root.join(d)))?;
     }
-    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).map_err(io("chmod", root.join("tmp")))?;
+    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777))
+        .map_err(io("chmod", root.join("tmp")))?;
     fs::copy(&busybox, bin.join("busybox")).map_err(io("copy", &busybox))?;
     let list = run_ok(Command::new(&busybox).arg("--list"), 10)?;
     for applet in String::from_utf8_lossy(&list.stdout).lines() {
@@ -165,7 +214,14 @@ pub fn busybox_rootfs(root: &Path) -> Result<()> {
 fn tar_dir(dir: &Path, out: &Path) -> Result<PathBuf> {
     run_ok(
         Command::new("tar")
-            .args(["--sort=name", "--owner=0", "--group=0", "--numeric-owner", "--mtime=@0", "--format=gnu"])
+            .args([
+                "--sort=name",
+                "--owner=0",
+                "--group=0",
+                "--numeric-owner",
+                "--mtime=@0",
+                "--format=gnu",
+            ])
             .arg("-C")
             .arg(dir)
             .arg("-cf")

@@ -33,13 +33,18 @@ impl Podman {
         require_program("conmon", "conmon")?;
         let wd = Workdir::new("podman")?;
         let text = fs::read_to_string(hook).map_err(io("read", hook))?;
-        let mut conf: Value =
-            toml::from_str(&text).map_err(|e| Error::Config { path: hook.into(), reason: e.to_string() })?;
+        let mut conf: Value = toml::from_str(&text).map_err(|e| Error::Config {
+            path: hook.into(),
+            reason: e.to_string(),
+        })?;
         let scrun_entry = conf
             .get_mut("engine")
             .and_then(|e| e.get_mut("runtimes"))
             .and_then(|r| r.get_mut("scrun"))
-            .ok_or_else(|| Error::Config { path: hook.into(), reason: "no [engine.runtimes] scrun".into() })?;
+            .ok_or_else(|| Error::Config {
+                path: hook.into(),
+                reason: "no [engine.runtimes] scrun".into(),
+            })?;
         *scrun_entry = Value::Array(vec![Value::String(scrun.display().to_string())]);
         let extra: Value = toml::from_str(
             r#"
@@ -51,10 +56,16 @@ impl Podman {
             events_logger = "file"
             "#,
         )
-        .map_err(|e| Error::Config { path: "(generated containers.conf)".into(), reason: e.to_string() })?;
+        .map_err(|e| Error::Config {
+            path: "(generated containers.conf)".into(),
+            reason: e.to_string(),
+        })?;
         crate::containerd::merge(&mut conf, extra);
         let path = wd.join("containers.conf");
-        let text = toml::to_string(&conf).map_err(|e| Error::Config { path: path.clone(), reason: e.to_string() })?;
+        let text = toml::to_string(&conf).map_err(|e| Error::Config {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
         fs::write(&path, text).map_err(io("write", &path))?;
         Ok(Podman { conf: path, wd })
     }
@@ -67,7 +78,8 @@ impl Podman {
         SHARED
             .get_or_init(|| {
                 let hook = workspace_dir().join("hooks/podman/containers.conf");
-                let mut p = Podman::new(&hook, &Runtime::scrun().path).map_err(|e| e.to_string())?;
+                let mut p =
+                    Podman::new(&hook, &Runtime::scrun().path).map_err(|e| e.to_string())?;
                 p.wd.guard_with_reaper().map_err(|e| e.to_string())?;
                 let img = crate::image::busybox(p.wd.path()).map_err(|e| e.to_string())?;
                 p.load(&img).map_err(|e| e.to_string())?;

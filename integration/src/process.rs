@@ -26,10 +26,17 @@ pub fn run_with_timeout(cmd: &mut Command, secs: u64) -> Result<Output> {
 /// Like [`run_with_timeout`], feeding `input` on stdin when given.
 pub fn run_with_input(cmd: &mut Command, input: Option<&[u8]>, secs: u64) -> Result<Output> {
     let command = describe(cmd);
-    cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|source| Error::Spawn { command: command.clone(), source })?;
+    cmd.stdin(if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|source| Error::Spawn {
+        command: command.clone(),
+        source,
+    })?;
     if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
         let data = data.to_vec();
         thread::spawn(move || {
@@ -70,7 +77,11 @@ pub fn run_with_input(cmd: &mut Command, input: Option<&[u8]>, secs: u64) -> Res
         }
     }
     match status {
-        Some(status) => Ok(Output { status, stdout, stderr }),
+        Some(status) => Ok(Output {
+            status,
+            stdout,
+            stderr,
+        }),
         None => Err(Error::Timeout {
             command,
             secs,
@@ -120,7 +131,10 @@ pub fn require_program(program: &str, package: &str) -> Result<std::path::PathBu
         .chain(["/usr/sbin".into(), "/sbin".into()])
         .map(|d| d.join(program))
         .find(|p| p.is_file())
-        .ok_or_else(|| Error::MissingProgram { program: program.into(), package: package.into() })
+        .ok_or_else(|| Error::MissingProgram {
+            program: program.into(),
+            package: package.into(),
+        })
 }
 
 /// Stdout of an [`Output`] as a string (lossy).
@@ -136,5 +150,7 @@ pub fn stderr(out: &Output) -> String {
 /// The exit code, or `128 + signal` when killed by a signal (as a shell reports it).
 pub fn exit_code(status: &ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
-    status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }

@@ -20,12 +20,18 @@ pub struct Runtime {
 impl Runtime {
     /// runc at [`RUNC_PATH`].
     pub fn runc() -> Runtime {
-        Runtime { name: "runc", path: RUNC_PATH.into() }
+        Runtime {
+            name: "runc",
+            path: RUNC_PATH.into(),
+        }
     }
 
     /// scrun at [`scrun_path`] (whether or not it exists: see [`Runtime::require`]).
     pub fn scrun() -> Runtime {
-        Runtime { name: "scrun", path: scrun_path() }
+        Runtime {
+            name: "scrun",
+            path: scrun_path(),
+        }
     }
 
     /// Both, reference first.
@@ -38,9 +44,14 @@ impl Runtime {
         if self.path.is_file() {
             Ok(())
         } else if self.name == "scrun" {
-            Err(Error::MissingScrun { path: self.path.clone() })
+            Err(Error::MissingScrun {
+                path: self.path.clone(),
+            })
         } else {
-            Err(Error::MissingProgram { program: self.path.display().to_string(), package: "runc".into() })
+            Err(Error::MissingProgram {
+                program: self.path.display().to_string(),
+                package: "runc".into(),
+            })
         }
     }
 }
@@ -55,7 +66,10 @@ pub fn scrun_path() -> PathBuf {
 
 /// The cargo workspace root (the parent of this crate).
 pub fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("/")).to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .to_path_buf()
 }
 
 /// Run `scenario` under runc and then under scrun and assert that both observed the same.

@@ -76,9 +76,10 @@ impl Workdir {
             .stdout(Stdio::null())
             .stderr(log)
             .process_group(0);
-        let mut child = cmd
-            .spawn()
-            .map_err(|source| Error::Spawn { command: exe.display().to_string(), source })?;
+        let mut child = cmd.spawn().map_err(|source| Error::Spawn {
+            command: exe.display().to_string(),
+            source,
+        })?;
         let stdin = child.stdin.take().ok_or_else(|| Error::Spawn {
             command: exe.display().to_string(),
             source: std::io::Error::other("no stdin pipe"),
@@ -119,7 +120,9 @@ pub fn reaper_path() -> Result<PathBuf> {
 
 /// Clean up workdirs whose owning process is gone.
 pub fn sweep_stale() {
-    let Ok(entries) = fs::read_dir("/tmp") else { return };
+    let Ok(entries) = fs::read_dir("/tmp") else {
+        return;
+    };
     for e in entries.flatten() {
         let name = e.file_name();
         let name = name.to_string_lossy();
@@ -163,7 +166,9 @@ pub fn cleanup(path: &Path) -> Vec<String> {
     let mut engines = Vec::new();
     if let Ok(rd) = fs::read_dir(path.join("pids")) {
         for e in rd.flatten() {
-            let pid = fs::read_to_string(e.path()).ok().and_then(|s| s.trim().parse::<i32>().ok());
+            let pid = fs::read_to_string(e.path())
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok());
             if let Some(pid) = pid.filter(|&p| refers_to(p, &needle)) {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
                 engines.push(pid);
@@ -216,16 +221,20 @@ pub fn cleanup(path: &Path) -> Vec<String> {
 
 /// Mount points at or below `path` in this mount namespace, deepest (and latest) first.
 pub fn mounts_below(path: &Path) -> Vec<PathBuf> {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
     let mut found: Vec<(usize, usize, PathBuf)> = Vec::new();
     for (idx, line) in info.lines().enumerate() {
-        let Some(field) = line.split(' ').nth(4) else { continue };
+        let Some(field) = line.split(' ').nth(4) else {
+            continue;
+        };
         let mp = PathBuf::from(unescape_mountinfo(field));
         if mp.starts_with(path) {
             found.push((mp.components().count(), idx, mp));
         }
     }
-    found.sort_by(|a, b| (b.0, b.1).cmp(&(a.0, a.1)));
+    found.sort_by_key(|f| std::cmp::Reverse((f.0, f.1)));
     found.into_iter().map(|(_, _, p)| p).collect()
 }
 
@@ -235,8 +244,13 @@ pub fn unescape_mountinfo(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
             out.push(v as u8);
             i += 4;
         } else {
@@ -250,7 +264,10 @@ pub fn unescape_mountinfo(s: &str) -> String {
 fn alive(pid: i32) -> bool {
     // A zombie is dead for our purposes.
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
         Err(_) => false,
     }
 }
@@ -258,7 +275,12 @@ fn alive(pid: i32) -> bool {
 /// Process start time (clock ticks since boot), field 22 of `/proc/PID/stat`.
 fn start_time(pid: u32) -> Option<u64> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit(')').next()?.split_whitespace().nth(19)?.parse().ok()
+    stat.rsplit(')')
+        .next()?
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
 }
 
 /// Does process `pid` mention `needle` in its command line, or live (root or cwd) below it?
@@ -281,7 +303,9 @@ fn refers_to(pid: i32, needle: &str) -> bool {
 
 fn processes_referring_to(needle: &str) -> Vec<i32> {
     let me = std::process::id() as i32;
-    let Ok(rd) = fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     rd.flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
         .filter(|&p| p != me && p != 1 && alive(p) && refers_to(p, needle))
@@ -304,11 +328,23 @@ mod tests {
         let path = wd.path().to_path_buf();
         let m = wd.join("m");
         fs::create_dir(&m).expect("mkdir");
-        nix::mount::mount(Some("tmpfs"), &m, Some("tmpfs"), nix::mount::MsFlags::empty(), None::<&str>)
-            .expect("mount tmpfs");
+        nix::mount::mount(
+            Some("tmpfs"),
+            &m,
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .expect("mount tmpfs");
         fs::create_dir(m.join("n")).expect("mkdir n");
-        nix::mount::mount(Some("tmpfs"), &m.join("n"), Some("tmpfs"), nix::mount::MsFlags::empty(), None::<&str>)
-            .expect("mount nested tmpfs");
+        nix::mount::mount(
+            Some("tmpfs"),
+            &m.join("n"),
+            Some("tmpfs"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .expect("mount nested tmpfs");
         assert_eq!(mounts_below(&path), vec![m.join("n"), m.clone()]);
         drop(wd);
         assert!(!path.exists());
@@ -321,10 +357,18 @@ mod tests {
         fs::create_dir_all(path.join("pids")).expect("mkdir");
         // pid 0 never exists: the owner is gone.
         fs::write(path.join("owner"), "0 0\n").expect("owner");
-        let mut child = Command::new("sleep").arg("100").current_dir(&path).spawn().expect("sleep");
+        let mut child = Command::new("sleep")
+            .arg("100")
+            .current_dir(&path)
+            .spawn()
+            .expect("sleep");
         sweep_stale();
         assert!(!path.exists());
-        let status = crate::process::wait_until(&mut child, Instant::now() + Duration::from_secs(5));
-        assert!(status.is_some_and(|s| !s.success()), "sleep in the stale dir was not killed");
+        let status =
+            crate::process::wait_until(&mut child, Instant::now() + Duration::from_secs(5));
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "sleep in the stale dir was not killed"
+        );
     }
 }

@@ -48,8 +48,17 @@ fn ctr_run_rm_reports_output_and_exit_code() {
         let bin = rt.path.display().to_string();
         let out = containerd()
             .ctr(&[
-                "run", "--rm", "--runtime", "io.containerd.runc.v2", "--runc-binary", &bin, IMAGE, &id("run", rt),
-                "sh", "-c", "echo hi; exit 3",
+                "run",
+                "--rm",
+                "--runtime",
+                "io.containerd.runc.v2",
+                "--runc-binary",
+                &bin,
+                IMAGE,
+                &id("run", rt),
+                "sh",
+                "-c",
+                "echo hi; exit 3",
             ])
             .expect("ctr run");
         (stdout(&out), exit_code(&out.status))
@@ -65,20 +74,48 @@ fn ctr_task_exec_reports_output_and_exit_code() {
         let task = Task { id: id("exec", rt) };
         let out = c
             .ctr(&[
-                "run", "-d", "--runtime", "io.containerd.runc.v2", "--runc-binary", &bin, IMAGE, &task.id, "sleep",
+                "run",
+                "-d",
+                "--runtime",
+                "io.containerd.runc.v2",
+                "--runc-binary",
+                &bin,
+                IMAGE,
+                &task.id,
+                "sleep",
                 "1000",
             ])
             .expect("ctr run -d");
-        assert!(out.status.success(), "ctr run -d under {}: {}\n{}", rt.name, stderr(&out), c.log());
+        assert!(
+            out.status.success(),
+            "ctr run -d under {}: {}\n{}",
+            rt.name,
+            stderr(&out),
+            c.log()
+        );
         let out = c
             .ctr(&[
-                "task", "exec", "--exec-id", "e1", "--user", "1000", "--cwd", "/tmp", &task.id, "sh", "-c",
+                "task",
+                "exec",
+                "--exec-id",
+                "e1",
+                "--user",
+                "1000",
+                "--cwd",
+                "/tmp",
+                &task.id,
+                "sh",
+                "-c",
                 "id -u; pwd; exit 6",
             ])
             .expect("ctr task exec");
         let exec = (stdout(&out), exit_code(&out.status));
         let ps = c.ctr_ok(&["task", "ps", &task.id]).expect("ctr task ps");
-        let killed = c.ctr(&["task", "kill", "-s", "SIGKILL", &task.id]).expect("kill").status.success();
+        let killed = c
+            .ctr(&["task", "kill", "-s", "SIGKILL", &task.id])
+            .expect("kill")
+            .status
+            .success();
         (exec, ps.lines().count() >= 2, killed)
     });
     assert_eq!(obs, (("1000\n/tmp\n".to_string(), 6), true, true));

@@ -23,11 +23,13 @@ fn cri() -> &'static Cri {
     SHARED
         .get_or_init(|| {
             let hook = workspace_dir().join("hooks/containerd/config.toml");
-            let mut c = Containerd::start_cri(&hook, &Runtime::scrun().path).map_err(|e| e.to_string())?;
+            let mut c =
+                Containerd::start_cri(&hook, &Runtime::scrun().path).map_err(|e| e.to_string())?;
             c.guard_with_reaper().map_err(|e| e.to_string())?;
             let dir = c.workdir().path().to_path_buf();
             for img in [image::busybox(&dir), image::pause(&dir)] {
-                c.import(&img.map_err(|e| e.to_string())?, "k8s.io").map_err(|e| e.to_string())?;
+                c.import(&img.map_err(|e| e.to_string())?, "k8s.io")
+                    .map_err(|e| e.to_string())?;
             }
             let client = CriClient::connect(c.socket()).map_err(|e| format!("{e}\n{}", c.log()))?;
             // The CRI plugin learns about imported images through events: wait (bounded).
@@ -38,7 +40,10 @@ fn cri() -> &'static Cri {
                 }
                 std::thread::sleep(Duration::from_millis(200));
             }
-            Ok(Cri { containerd: c, client })
+            Ok(Cri {
+                containerd: c,
+                client,
+            })
         })
         .as_ref()
         .unwrap_or_else(|e| panic!("cannot start containerd with CRI: {e}"))
@@ -54,20 +59,31 @@ impl Drop for PodGuard {
 }
 
 fn must<T>(what: &str, rt: &Runtime, r: scrun_integration::Result<T>) -> T {
-    r.unwrap_or_else(|e| panic!("{what} under handler {}: {e}\ncontainerd log:\n{}", rt.name, cri().containerd.log()))
+    r.unwrap_or_else(|e| {
+        panic!(
+            "{what} under handler {}: {e}\ncontainerd log:\n{}",
+            rt.name,
+            cri().containerd.log()
+        )
+    })
 }
 
 #[test]
 fn runtimeclass_handler_matches_the_containerd_hook() {
     let hooks = workspace_dir().join("hooks");
-    let yaml = std::fs::read_to_string(hooks.join("kubernetes/runtimeclass.yaml")).expect("read runtimeclass.yaml");
+    let yaml = std::fs::read_to_string(hooks.join("kubernetes/runtimeclass.yaml"))
+        .expect("read runtimeclass.yaml");
     let handler = yaml
         .lines()
         .find_map(|l| l.strip_prefix("handler:"))
         .map(|h| h.trim().to_string())
         .expect("runtimeclass.yaml has no top-level handler");
-    assert!(yaml.lines().any(|l| l.trim() == "kind: RuntimeClass"), "not a RuntimeClass:\n{yaml}");
-    let toml_text = std::fs::read_to_string(hooks.join("containerd/config.toml")).expect("read config.toml");
+    assert!(
+        yaml.lines().any(|l| l.trim() == "kind: RuntimeClass"),
+        "not a RuntimeClass:\n{yaml}"
+    );
+    let toml_text =
+        std::fs::read_to_string(hooks.join("containerd/config.toml")).expect("read config.toml");
     let v: toml::Value = toml::from_str(&toml_text).expect("parse hooks/containerd/config.toml");
     let block = v
         .get("plugins")
@@ -76,8 +92,16 @@ fn runtimeclass_handler_matches_the_containerd_hook() {
         .and_then(|p| p.get("runtimes"))
         .and_then(|p| p.get(&handler))
         .unwrap_or_else(|| panic!("containerd hook has no runtime named {handler:?}"));
-    assert_eq!(block.get("runtime_type").and_then(|t| t.as_str()), Some("io.containerd.runc.v2"));
-    assert!(block.get("options").and_then(|o| o.get("BinaryName")).is_some());
+    assert_eq!(
+        block.get("runtime_type").and_then(|t| t.as_str()),
+        Some("io.containerd.runc.v2")
+    );
+    assert!(
+        block
+            .get("options")
+            .and_then(|o| o.get("BinaryName"))
+            .is_some()
+    );
 }
 
 #[test]
@@ -87,13 +111,31 @@ fn pod_container_exec_sync_stop_remove() {
         let name = format!("it-pod-{}-{}", rt.name, std::process::id());
         let pod: Pod = must("RunPodSandbox", rt, c.run_pod(&name, rt.name));
         let _guard = PodGuard(pod.id.clone());
-        let ctr = must("CreateContainer", rt, c.create_container(&pod, "app", IMAGE, &["sleep", "1000"]));
+        let ctr = must(
+            "CreateContainer",
+            rt,
+            c.create_container(&pod, "app", IMAGE, &["sleep", "1000"]),
+        );
         must("StartContainer", rt, c.start_container(&ctr));
         let state = must("ContainerStatus", rt, c.container_state(&ctr));
-        let exec = must("ExecSync", rt, c.exec_sync(&ctr, &["sh", "-c", "echo hi; echo err >&2; exit 3"], 30));
-        must("Stop/RemoveContainer", rt, c.stop_and_remove_container(&ctr, 1));
+        let exec = must(
+            "ExecSync",
+            rt,
+            c.exec_sync(&ctr, &["sh", "-c", "echo hi; echo err >&2; exit 3"], 30),
+        );
+        must(
+            "Stop/RemoveContainer",
+            rt,
+            c.stop_and_remove_container(&ctr, 1),
+        );
         must("Stop/RemovePodSandbox", rt, c.stop_and_remove_pod(&pod.id));
         (state, exec)
     });
-    assert_eq!(obs, ("CONTAINER_RUNNING".to_string(), (3, "hi\n".to_string(), "err\n".to_string())));
+    assert_eq!(
+        obs,
+        (
+            "CONTAINER_RUNNING".to_string(),
+            (3, "hi\n".to_string(), "err\n".to_string())
+        )
+    );
 }

@@ -8,7 +8,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use scrun_integration::docker::Docker;
-use scrun_integration::image::BUSYBOX;
+use scrun_integration::image::{self, BUSYBOX};
 use scrun_integration::process::{exit_code, stderr, stdout, wait_until};
 use scrun_integration::{Runtime, differential};
 
@@ -25,7 +25,17 @@ impl Ctr {
     fn start(test: &str, rt: &Runtime) -> Ctr {
         let name = format!("it-{test}-{}-{}", rt.name, std::process::id());
         let out = docker()
-            .docker(&["run", "-d", "--name", &name, "--runtime", rt.name, BUSYBOX, "sleep", "1000"])
+            .docker(&[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--runtime",
+                rt.name,
+                BUSYBOX,
+                "sleep",
+                "1000",
+            ])
             .expect("docker run -d");
         assert!(
             out.status.success(),
@@ -48,7 +58,11 @@ impl Ctr {
     }
 
     fn inspect(&self, format: &str) -> String {
-        docker().docker_ok(&["inspect", "-f", format, &self.name]).expect("docker inspect").trim().to_string()
+        docker()
+            .docker_ok(&["inspect", "-f", format, &self.name])
+            .expect("docker inspect")
+            .trim()
+            .to_string()
     }
 
     fn ok(&self, args: &[&str]) -> bool {
@@ -72,7 +86,9 @@ fn log_tail() -> String {
 
 #[test]
 fn daemon_json_hook_registers_scrun() {
-    let runtimes = docker().docker_ok(&["info", "--format", "{{json .Runtimes}}"]).expect("docker info");
+    let runtimes = docker()
+        .docker_ok(&["info", "--format", "{{json .Runtimes}}"])
+        .expect("docker info");
     let v: serde_json::Value = serde_json::from_str(&runtimes).expect("runtimes JSON");
     assert_eq!(
         v.pointer("/scrun/path").and_then(|p| p.as_str()),
@@ -85,7 +101,16 @@ fn daemon_json_hook_registers_scrun() {
 fn run_rm_reports_output_and_exit_code() {
     let obs = differential("docker run --rm", |rt| {
         let out = docker()
-            .docker(&["run", "--rm", "--runtime", rt.name, BUSYBOX, "sh", "-c", "echo hi; exit 3"])
+            .docker(&[
+                "run",
+                "--rm",
+                "--runtime",
+                rt.name,
+                BUSYBOX,
+                "sh",
+                "-c",
+                "echo hi; exit 3",
+            ])
             .expect("docker run");
         (stdout(&out), exit_code(&out.status))
     });
@@ -95,7 +120,16 @@ fn run_rm_reports_output_and_exit_code() {
 #[test]
 fn missing_entrypoint_exits_127() {
     let code = differential("docker run of a missing entrypoint", |rt| {
-        let out = docker().docker(&["run", "--rm", "--runtime", rt.name, BUSYBOX, "/no/such/binary"]).expect("docker run");
+        let out = docker()
+            .docker(&[
+                "run",
+                "--rm",
+                "--runtime",
+                rt.name,
+                BUSYBOX,
+                "/no/such/binary",
+            ])
+            .expect("docker run");
         exit_code(&out.status)
     });
     assert_eq!(code, 127);
@@ -114,7 +148,15 @@ fn detached_exec_with_env_user_workdir_then_stop_and_rm() {
         let removed = c.ok(&["rm"]);
         (exec, stopped, status, removed)
     });
-    assert_eq!(obs, (("bar\n1000\n1000\n/tmp\n".to_string(), 4), true, "exited".to_string(), true));
+    assert_eq!(
+        obs,
+        (
+            ("bar\n1000\n1000\n/tmp\n".to_string(), 4),
+            true,
+            "exited".to_string(),
+            true
+        )
+    );
 }
 
 #[test]
@@ -158,7 +200,11 @@ fn interactive_tty_roundtrip() {
         master.write_all(b"exit 5\n").expect("write to pty");
         let status = wait_until(&mut child, deadline + Duration::from_secs(10));
         let transcript = String::from_utf8_lossy(&seen).into_owned();
-        assert!(prompt && answered, "{}: no prompt/echo roundtrip; transcript: {transcript:?}", rt.name);
+        assert!(
+            prompt && answered,
+            "{}: no prompt/echo roundtrip; transcript: {transcript:?}",
+            rt.name
+        );
         (prompt, answered, status.map(|s| exit_code(&s)))
     });
     assert_eq!(obs, (true, true, Some(5)));
@@ -190,7 +236,16 @@ fn pause_and_unpause() {
         let exec = c.exec(&[], &["echo", "alive"]);
         (paused, status_paused, unpaused, status_running, exec)
     });
-    assert_eq!(obs, (true, "paused".into(), true, "running".into(), ("alive\n".into(), 0)));
+    assert_eq!(
+        obs,
+        (
+            true,
+            "paused".into(),
+            true,
+            "running".into(),
+            ("alive\n".into(), 0)
+        )
+    );
 }
 
 #[test]
@@ -222,8 +277,78 @@ fn exec_gets_the_containers_seccomp() {
         let c = Ctr::start("seccomp", rt);
         let init = c.exec(&[], &["grep", "Seccomp", "/proc/1/status"]);
         let exec = c.exec(&[], &["grep", "Seccomp", "/proc/self/status"]);
-        assert_eq!(exec, init, "{}: an exec'd process has a different seccomp state than init", rt.name);
+        assert_eq!(
+            exec, init,
+            "{}: an exec'd process has a different seccomp state than init",
+            rt.name
+        );
         exec
     });
-    assert!(obs.0.contains("Seccomp:\t2"), "init is not in seccomp filter mode: {obs:?}");
+    assert!(
+        obs.0.contains("Seccomp:\t2"),
+        "init is not in seccomp filter mode: {obs:?}"
+    );
+}
+
+#[test]
+fn extra_layer_files_keep_their_bytes_and_image_id() {
+    let d = docker();
+    let hello = b"#!/bin/sh\necho hello from layer 2\n".to_vec();
+    let layers = vec![
+        vec![image::FileEntry {
+            path: "/usr/local/bin/hello".into(),
+            bytes: hello.clone(),
+            mode: 0o755,
+        }],
+        vec![image::FileEntry {
+            path: "/opt/data.txt".into(),
+            bytes: b"data\n".to_vec(),
+            mode: 0o644,
+        }],
+    ];
+    let cfg = image::ImageConfig {
+        entrypoint: vec![],
+        cmd: vec!["sh".into()],
+    };
+    let img = image::build_image(d.workdir().path(), "scrun-test/layered:1", &cfg, &layers)
+        .expect("build image");
+    d.load(&img).expect("docker load");
+    let id = d
+        .docker_ok(&["image", "inspect", "-f", "{{.Id}}", &img.name])
+        .expect("inspect");
+    assert_eq!(id.trim(), img.id);
+    let diff_ids = d
+        .docker_ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .RootFS.Layers}}",
+            &img.name,
+        ])
+        .expect("inspect");
+    assert_eq!(
+        serde_json::from_str::<Vec<String>>(&diff_ids).expect("layers JSON"),
+        img.diff_ids
+    );
+    assert_eq!(img.diff_ids.len(), 3);
+    let obs = differential("files from extra layers", |rt| {
+        let out = d
+            .docker(&[
+                "run",
+                "--rm",
+                "--runtime",
+                rt.name,
+                &img.name,
+                "sh",
+                "-c",
+                "hello; sha256sum /usr/local/bin/hello",
+            ])
+            .expect("docker run");
+        (stdout(&out), exit_code(&out.status))
+    });
+    let want = format!(
+        "hello from layer 2\n{}  /usr/local/bin/hello\n",
+        image::sha256_hex(&hello)
+    );
+    assert_eq!(obs, (want, 0));
 }

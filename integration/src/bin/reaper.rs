@@ -15,5 +15,9 @@ fn main() -> ExitCode {
     for p in &problems {
         eprintln!("scrun-it-reaper {}: {p}", dir.to_string_lossy());
     }
-    if problems.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
