@@ -1,0 +1,148 @@
+//! `scrun create`: rewrite the caller's spec into a shadow bundle, make sure the container's
+//! supervisor listens, then let libcontainer build the container from the shadow bundle.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use libcontainer::container::Container;
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use libcontainer::workload::default::DefaultExecutor;
+
+use super::{container_dir, ensure_root};
+use crate::cli::GlobalOpts;
+use crate::identity;
+use crate::scrun_dir::{Meta, ScrunDir};
+use crate::spec_rewrite::Rewrite;
+
+/// What `create` and `run` share.
+pub struct CreateArgs<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a PathBuf>,
+    pub console_socket: Option<&'a PathBuf>,
+    pub preserve_fds: i32,
+    pub no_pivot: bool,
+    pub detach: bool,
+}
+
+pub fn create(a: liboci_cli::Create, global: &GlobalOpts) -> Result<()> {
+    create_container(
+        &CreateArgs {
+            id: &a.container_id,
+            bundle: &a.bundle,
+            pid_file: a.pid_file.as_ref(),
+            console_socket: a.console_socket.as_ref(),
+            preserve_fds: a.preserve_fds,
+            no_pivot: a.no_pivot,
+            detach: true,
+        },
+        global,
+    )
+    .map(|_| ())
+}
+
+pub fn create_container(a: &CreateArgs<'_>, global: &GlobalOpts) -> Result<Container> {
+    let root = global.root();
+    ensure_root(&root)?;
+    if container_dir(&root, a.id).exists() {
+        bail!("container with id {} already exists", a.id);
+    }
+    let sdir = ScrunDir::for_container(&root, a.id);
+    let result = prepare(a, global, &root, &sdir).and_then(|()| build(a, global, &root, &sdir));
+    if result.is_err() {
+        crate::supervisor::stop(&sdir);
+        let _ = sdir.remove();
+    }
+    result
+}
+
+fn read_spec(bundle: &Path) -> Result<serde_json::Value> {
+    let path = bundle.join("config.json");
+    let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&text).with_context(|| {
+        format!(
+            "{} is not valid JSON; fix or regenerate it (scrun spec)",
+            path.display()
+        )
+    })
+}
+
+fn prepare(a: &CreateArgs<'_>, global: &GlobalOpts, root: &Path, sdir: &ScrunDir) -> Result<()> {
+    let bundle = fs::canonicalize(a.bundle)
+        .with_context(|| format!("bundle {} does not exist", a.bundle.display()))?;
+    let mut spec = read_spec(&bundle)?;
+    let policy = crate::supervisor::load_policy()?;
+    sdir.create_fresh()
+        .with_context(|| format!("cannot create {}", sdir.path.display()))?;
+
+    let caller = identity::detect(&spec, &bundle);
+    let mode = identity::mode_override(&spec, &caller)?.unwrap_or_else(|| policy.mode_name());
+    let metadata = serde_json::json!({"id": a.id, "scrunDir": sdir.path}).to_string();
+    let report = Rewrite {
+        container_id: a.id,
+        bundle: &bundle,
+        listener_path: &sdir.socket(),
+        listener_metadata: metadata,
+        systemd_cgroup: global.systemd_cgroup,
+    }
+    .apply(&mut spec)
+    .with_context(|| format!("cannot prepare {}/config.json", bundle.display()))?;
+    tracing::debug!(?report, "seccomp profile merged");
+
+    let rootfs = PathBuf::from(spec["root"]["path"].as_str().unwrap_or_default());
+    let rootfs = fs::canonicalize(&rootfs)
+        .with_context(|| format!("rootfs {} does not exist", rootfs.display()))?;
+    let mountinfo =
+        fs::read_to_string("/proc/self/mountinfo").context("cannot read /proc/self/mountinfo")?;
+    let layers = scrun_detect::layers::rootfs_from_mountinfo(&mountinfo, &rootfs)
+        .with_context(|| format!("cannot read the layers of rootfs {}", rootfs.display()))?;
+    let rootfs_dev = std::os::unix::fs::MetadataExt::dev(
+        &fs::metadata(&rootfs).with_context(|| format!("cannot stat {}", rootfs.display()))?,
+    );
+    let annotations = spec
+        .get("annotations")
+        .and_then(|a| serde_json::from_value(a.clone()).ok())
+        .unwrap_or_default();
+    fs::write(sdir.config(), serde_json::to_vec(&spec)?)
+        .with_context(|| format!("cannot write {}", sdir.config().display()))?;
+    let meta = Meta {
+        id: a.id.to_string(),
+        root: root.to_path_buf(),
+        bundle,
+        rootfs,
+        mode,
+        caller: caller.kind.clone(),
+        hints: caller.hints,
+        annotations,
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        config_path: policy.path.clone(),
+        layers,
+        rootfs_dev,
+    };
+    sdir.save_meta(&meta)?;
+    crate::supervisor::spawn(sdir).context("cannot start the exec supervisor")?;
+    Ok(())
+}
+
+fn build(
+    a: &CreateArgs<'_>,
+    global: &GlobalOpts,
+    root: &Path,
+    sdir: &ScrunDir,
+) -> Result<Container> {
+    ContainerBuilder::new(a.id.to_string(), SyscallType::default())
+        .with_executor(DefaultExecutor {})
+        .with_pid_file(a.pid_file)?
+        .with_console_socket(a.console_socket)
+        .with_root_path(root.to_path_buf())?
+        .with_preserved_fds(a.preserve_fds)
+        .validate_id()?
+        .as_init(&sdir.path)
+        .with_systemd(global.systemd_cgroup)
+        .with_detach(a.detach)
+        .with_no_pivot(a.no_pivot)
+        .build()
+        .with_context(|| format!("cannot create container {}", a.id))
+}

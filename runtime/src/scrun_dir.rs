@@ -1,0 +1,136 @@
+//! scrun's own per-container directory, beside libcontainer's `<root>/<id>`.
+//!
+//! It lives at `/run/scrun.d/<key>` (key = first 16 hex digits of SHA-256 of root and id) rather
+//! than inside `--root`: Docker shares its runtime root with runc, libcontainer requires `<root>/<id>`
+//! not to exist before create, and the supervisor socket path must stay under 108 bytes whatever
+//! root a caller passes. It holds the shadow bundle (`config.json`), `scrun.json` (what create
+//! learned), the supervisor socket and pid file, and the supervisor log.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Base of every container's scrun directory; overridable for tests with `SCRUN_RUN_DIR`.
+pub fn base_dir() -> PathBuf {
+    std::env::var_os("SCRUN_RUN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/run/scrun.d"))
+}
+
+#[derive(Debug, Clone)]
+pub struct ScrunDir {
+    pub path: PathBuf,
+}
+
+impl ScrunDir {
+    pub fn for_container(root: &Path, id: &str) -> Self {
+        let root = fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
+        let mut h = Sha256::new();
+        h.update(root.as_os_str().as_encoded_bytes());
+        h.update([0u8]);
+        h.update(id.as_bytes());
+        let key = hex::encode(&h.finalize()[..8]);
+        Self {
+            path: base_dir().join(key),
+        }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path.join("config.json")
+    }
+    pub fn meta(&self) -> PathBuf {
+        self.path.join("scrun.json")
+    }
+    pub fn socket(&self) -> PathBuf {
+        self.path.join("sup.sock")
+    }
+    pub fn supervisor_pid(&self) -> PathBuf {
+        self.path.join("sup.pid")
+    }
+    pub fn supervisor_log(&self) -> PathBuf {
+        self.path.join("supervisor.log")
+    }
+    pub fn status_file(&self) -> PathBuf {
+        self.path.join("supervisor.status")
+    }
+
+    pub fn exists(&self) -> bool {
+        self.path.is_dir()
+    }
+
+    pub fn create_fresh(&self) -> io::Result<()> {
+        if self.path.exists() {
+            fs::remove_dir_all(&self.path)?;
+        }
+        fs::create_dir_all(&self.path)?;
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o700))
+    }
+
+    pub fn load_meta(&self) -> Result<Meta, MetaError> {
+        let p = self.meta();
+        let text = fs::read(&p).map_err(|source| MetaError::Read {
+            path: p.clone(),
+            source,
+        })?;
+        serde_json::from_slice(&text).map_err(|source| MetaError::Parse { path: p, source })
+    }
+
+    pub fn save_meta(&self, meta: &Meta) -> Result<(), MetaError> {
+        let p = self.meta();
+        let tmp = self.path.join(".scrun.json.tmp");
+        let bytes = serde_json::to_vec_pretty(meta).expect("meta serializes");
+        fs::write(&tmp, bytes)
+            .and_then(|_| fs::rename(&tmp, &p))
+            .map_err(|source| MetaError::Write { path: p, source })
+    }
+
+    /// Remove the directory; a missing directory is fine.
+    pub fn remove(&self) -> io::Result<()> {
+        match fs::remove_dir_all(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot parse {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+}
+
+/// What `create` learned about a container, for `state` and for the supervisor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Meta {
+    pub id: String,
+    pub root: PathBuf,
+    /// The caller's bundle (reported by `state`); libcontainer only knows the shadow bundle.
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    /// `audit` or `enforce`, after per-container overrides.
+    pub mode: String,
+    /// Which engine created the container (docker, cri, containerd, podman, oci).
+    pub caller: String,
+    /// Caller-specific hints used to resolve the container's name and image lazily.
+    #[serde(default)]
+    pub hints: std::collections::BTreeMap<String, String>,
+    pub annotations: std::collections::BTreeMap<String, String>,
+    pub created: String,
+    /// Path of the scrun config file in force at create (`SCRUN_CONFIG` or the default).
+    pub config_path: Option<PathBuf>,
+    /// The rootfs mount as read from mountinfo at create (layers for provenance).
+    pub layers: scrun_detect::layers::Rootfs,
+    /// `st_dev` of the rootfs: files on other devices come from volumes or tmpfs.
+    pub rootfs_dev: u64,
+}

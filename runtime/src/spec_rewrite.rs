@@ -1,0 +1,379 @@
+//! The rewrite `create` applies to the caller's config.json before libcontainer sees it.
+//!
+//! It works on `serde_json::Value` so that fields scrun does not know survive untouched (hooks may
+//! read the shadow bundle's config.json). What changes:
+//! - one `SCMP_ACT_NOTIFY` rule for `execve`/`execveat`, merged into the caller's profile
+//!   (runtime-interface note §5): the two names are removed from ALLOW/LOG rules first, because
+//!   libseccomp keeps the first action added for a duplicate rule and an appended NOTIFY rule would
+//!   silently do nothing; where the profile denies them they stay denied; no profile at all gets an
+//!   allow-all profile with native and compat architectures;
+//! - `listenerPath` / `listenerMetadata`;
+//! - `"noNewPrivileges": false` dropped (libcontainer would load the filter after the capability drop
+//!   and fail);
+//! - `root.path` made absolute against the caller's bundle;
+//! - no `cgroupsPath`: runc's default placement, not libcontainer's `:youki:<id>`.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+pub const EXEC_SYSCALLS: [&str; 2] = ["execve", "execveat"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("config.json: {0}")]
+    Shape(String),
+    #[error(
+        "config.json: the seccomp profile already uses SCMP_ACT_NOTIFY with its own listener ({0}); scrun cannot chain to another seccomp agent"
+    )]
+    ForeignListener(String),
+    #[error(
+        "config.json: the seccomp profile has a conditional {action} rule for {name}; scrun cannot merge its exec rule with argument conditions on exec syscalls"
+    )]
+    ConditionalExecRule { name: String, action: String },
+}
+
+pub struct Rewrite<'a> {
+    pub container_id: &'a str,
+    pub bundle: &'a Path,
+    pub listener_path: &'a Path,
+    pub listener_metadata: String,
+    pub systemd_cgroup: bool,
+}
+
+/// What the merge decided, for logs and tests.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MergeReport {
+    pub synthesized: bool,
+    pub notified: Vec<String>,
+    pub left_denied: Vec<String>,
+}
+
+impl Rewrite<'_> {
+    pub fn apply(&self, spec: &mut Value) -> Result<MergeReport, SpecError> {
+        let obj = spec
+            .as_object_mut()
+            .ok_or_else(|| SpecError::Shape("top level is not an object".into()))?;
+
+        // root.path absolute
+        let root = obj
+            .get_mut("root")
+            .and_then(Value::as_object_mut)
+            .ok_or_else(|| SpecError::Shape("missing root".into()))?;
+        let path = root
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or_else(|| SpecError::Shape("missing root.path".into()))?;
+        let abs = absolute_rootfs(self.bundle, Path::new(path));
+        root.insert(
+            "path".into(),
+            Value::String(abs.to_string_lossy().into_owned()),
+        );
+
+        if let Some(process) = obj.get_mut("process").and_then(Value::as_object_mut) {
+            if process.get("noNewPrivileges") == Some(&Value::Bool(false)) {
+                process.remove("noNewPrivileges");
+            }
+        }
+
+        let linux = obj
+            .entry("linux")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .ok_or_else(|| SpecError::Shape("linux is not an object".into()))?;
+        if linux
+            .get("cgroupsPath")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            let default = if self.systemd_cgroup {
+                format!("system.slice:scrun:{}", self.container_id)
+            } else {
+                format!("/{}", self.container_id)
+            };
+            linux.insert("cgroupsPath".into(), Value::String(default));
+        }
+
+        let seccomp = linux.entry("seccomp").or_insert(Value::Null);
+        let report = merge_notify(seccomp)?;
+        let s = seccomp
+            .as_object_mut()
+            .expect("merge_notify leaves an object");
+        s.insert(
+            "listenerPath".into(),
+            Value::String(self.listener_path.to_string_lossy().into_owned()),
+        );
+        s.insert(
+            "listenerMetadata".into(),
+            Value::String(self.listener_metadata.clone()),
+        );
+        Ok(report)
+    }
+}
+
+pub fn absolute_rootfs(bundle: &Path, root: &Path) -> PathBuf {
+    if root.is_absolute() {
+        root.to_path_buf()
+    } else {
+        bundle.join(root)
+    }
+}
+
+fn native_archs() -> Vec<&'static str> {
+    if cfg!(target_arch = "aarch64") {
+        vec!["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"]
+    } else {
+        vec!["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"]
+    }
+}
+
+fn is_permissive(action: &str) -> bool {
+    matches!(action, "SCMP_ACT_ALLOW" | "SCMP_ACT_LOG")
+}
+
+/// Merge the exec NOTIFY rule into a `linux.seccomp` value (null = no profile).
+pub fn merge_notify(seccomp: &mut Value) -> Result<MergeReport, SpecError> {
+    let mut report = MergeReport::default();
+    if seccomp.is_null() {
+        *seccomp = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": native_archs(),
+            "syscalls": [{"names": EXEC_SYSCALLS, "action": "SCMP_ACT_NOTIFY"}],
+        });
+        report.synthesized = true;
+        report.notified = EXEC_SYSCALLS.iter().map(|s| s.to_string()).collect();
+        return Ok(report);
+    }
+    let obj = seccomp
+        .as_object_mut()
+        .ok_or_else(|| SpecError::Shape("linux.seccomp is not an object".into()))?;
+    let default_action = obj
+        .get("defaultAction")
+        .and_then(Value::as_str)
+        .ok_or_else(|| SpecError::Shape("linux.seccomp.defaultAction missing".into()))?
+        .to_string();
+    if let Some(l) = obj.get("listenerPath").and_then(Value::as_str) {
+        if !l.is_empty() {
+            return Err(SpecError::ForeignListener(l.to_string()));
+        }
+    }
+    let mut rules: Vec<Value> = match obj.remove("syscalls") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a,
+        Some(_) => {
+            return Err(SpecError::Shape(
+                "linux.seccomp.syscalls is not an array".into(),
+            ));
+        }
+    };
+
+    // Effective action per exec syscall before the merge.
+    let mut effective: Vec<(String, String)> = EXEC_SYSCALLS
+        .iter()
+        .map(|n| (n.to_string(), default_action.clone()))
+        .collect();
+    let mut explicitly: Vec<bool> = vec![false; EXEC_SYSCALLS.len()];
+    for rule in &rules {
+        let action = rule
+            .get("action")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if action == "SCMP_ACT_NOTIFY" {
+            return Err(SpecError::ForeignListener(
+                "a NOTIFY rule without listenerPath".into(),
+            ));
+        }
+        let conditional = rule
+            .get("args")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        for name in rule_names(rule) {
+            if let Some(i) = EXEC_SYSCALLS.iter().position(|n| *n == name) {
+                if conditional {
+                    return Err(SpecError::ConditionalExecRule {
+                        name,
+                        action: action.into(),
+                    });
+                }
+                // libseccomp keeps the first unconditional action added for a syscall.
+                if !explicitly[i] {
+                    effective[i].1 = action.to_string();
+                    explicitly[i] = true;
+                }
+            }
+        }
+    }
+
+    // Remove the exec names from permissive rules; drop rules left empty.
+    rules.retain_mut(|rule| {
+        let action = rule
+            .get("action")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if !is_permissive(&action) {
+            return true;
+        }
+        if let Some(names) = rule.get_mut("names").and_then(Value::as_array_mut) {
+            names.retain(|n| n.as_str().is_none_or(|s| !EXEC_SYSCALLS.contains(&s)));
+            return !names.is_empty();
+        }
+        true
+    });
+
+    for (name, action) in effective {
+        if is_permissive(&action) {
+            report.notified.push(name);
+        } else {
+            report.left_denied.push(name);
+        }
+    }
+    if !report.notified.is_empty() {
+        rules.push(json!({"names": report.notified, "action": "SCMP_ACT_NOTIFY"}));
+    }
+    obj.insert("syscalls".into(), Value::Array(rules));
+    Ok(report)
+}
+
+fn rule_names(rule: &Value) -> Vec<String> {
+    let mut out: Vec<String> = rule
+        .get("names")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|n| n.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(n) = rule.get("name").and_then(Value::as_str) {
+        out.push(n.to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docker_like() -> Value {
+        json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [
+                {"names": ["accept", "execve", "execveat", "read"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["clone"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}
+            ]
+        })
+    }
+
+    fn names_with_action(s: &Value, action: &str) -> Vec<String> {
+        s["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["action"] == action)
+            .flat_map(rule_names)
+            .collect()
+    }
+
+    #[test]
+    fn docker_default_profile_gets_one_notify_rule() {
+        let mut s = docker_like();
+        let r = merge_notify(&mut s).unwrap();
+        assert_eq!(r.notified, vec!["execve", "execveat"]);
+        let allowed = names_with_action(&s, "SCMP_ACT_ALLOW");
+        assert!(!allowed.contains(&"execve".to_string()));
+        assert!(allowed.contains(&"accept".to_string()));
+        assert!(allowed.contains(&"personality".to_string()));
+        assert_eq!(
+            names_with_action(&s, "SCMP_ACT_NOTIFY"),
+            vec!["execve", "execveat"]
+        );
+        assert_eq!(names_with_action(&s, "SCMP_ACT_ERRNO"), vec!["clone"]);
+    }
+
+    #[test]
+    fn denied_exec_stays_denied() {
+        let mut s = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO"}]
+        });
+        let r = merge_notify(&mut s).unwrap();
+        assert_eq!(r.notified, vec!["execve"]);
+        assert_eq!(r.left_denied, vec!["execveat"]);
+        assert_eq!(names_with_action(&s, "SCMP_ACT_ERRNO"), vec!["execveat"]);
+        assert_eq!(names_with_action(&s, "SCMP_ACT_NOTIFY"), vec!["execve"]);
+    }
+
+    #[test]
+    fn default_deny_without_exec_rule_adds_nothing() {
+        let mut s = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]});
+        let r = merge_notify(&mut s).unwrap();
+        assert!(r.notified.is_empty());
+        assert!(names_with_action(&s, "SCMP_ACT_NOTIFY").is_empty());
+    }
+
+    #[test]
+    fn rule_emptied_by_removal_is_dropped() {
+        let mut s = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["execve"], "action": "SCMP_ACT_LOG"}]});
+        merge_notify(&mut s).unwrap();
+        assert_eq!(s["syscalls"].as_array().unwrap().len(), 1);
+        assert_eq!(s["syscalls"][0]["action"], "SCMP_ACT_NOTIFY");
+        assert_eq!(s["syscalls"][0]["names"], json!(["execve"]));
+    }
+
+    #[test]
+    fn no_profile_synthesizes_allow_all_with_compat_arches() {
+        let mut s = Value::Null;
+        let r = merge_notify(&mut s).unwrap();
+        assert!(r.synthesized);
+        assert_eq!(s["defaultAction"], "SCMP_ACT_ALLOW");
+        assert!(s["architectures"].as_array().unwrap().len() >= 2);
+    }
+
+    #[test]
+    fn refuses_foreign_listener_and_conditional_exec() {
+        let mut s =
+            json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/x.sock", "syscalls": []});
+        assert!(matches!(
+            merge_notify(&mut s),
+            Err(SpecError::ForeignListener(_))
+        ));
+        let mut s = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["execve"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 2, "value": 0, "op": "SCMP_CMP_EQ"}]}]});
+        assert!(matches!(
+            merge_notify(&mut s),
+            Err(SpecError::ConditionalExecRule { .. })
+        ));
+    }
+
+    #[test]
+    fn full_rewrite() {
+        let mut spec = json!({
+            "ociVersion": "1.0.2",
+            "process": {"args": ["sh"], "noNewPrivileges": false, "cwd": "/"},
+            "root": {"path": "rootfs"},
+            "linux": {"namespaces": [{"type": "pid"}]},
+            "x-unknown": {"kept": true}
+        });
+        let rw = Rewrite {
+            container_id: "c1",
+            bundle: Path::new("/b"),
+            listener_path: Path::new("/run/scrun.d/k/sup.sock"),
+            listener_metadata: "{}".into(),
+            systemd_cgroup: false,
+        };
+        rw.apply(&mut spec).unwrap();
+        assert_eq!(spec["root"]["path"], "/b/rootfs");
+        assert!(spec["process"].get("noNewPrivileges").is_none());
+        assert_eq!(spec["linux"]["cgroupsPath"], "/c1");
+        assert_eq!(
+            spec["linux"]["seccomp"]["listenerPath"],
+            "/run/scrun.d/k/sup.sock"
+        );
+        assert_eq!(spec["x-unknown"]["kept"], true);
+        let parsed: oci_spec::runtime::Spec = serde_json::from_value(spec).unwrap();
+        assert!(parsed.linux().as_ref().unwrap().seccomp().is_some());
+    }
+}

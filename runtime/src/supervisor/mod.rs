@@ -1,0 +1,252 @@
+//! The per-container exec supervisor.
+//!
+//! `create` starts one supervisor per container (`scrun supervise <dir>`), fully detached: its own
+//! session, stdio on /dev/null, no inherited fds (a child holding the caller's pipes would keep
+//! `docker run` from ever seeing EOF). It listens on the container's `listenerPath` socket, gets the
+//! seccomp listener fd of the init (from libcontainer) and of every exec'd process (from scrun's
+//! tenant executor), and answers each fd's notifications on its own thread — the thread that
+//! received a notification answers it (a cross-CPU hand-off costs tens of µs per exec on this kind
+//! of VM, perf note §3). It exits when the container's last listener hangs up, or on `delete`.
+
+pub mod health;
+mod ratelimit;
+mod worker;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use scrun_detect::policy::Config;
+
+use crate::cli::Supervise;
+use crate::scrun_dir::ScrunDir;
+
+pub use ratelimit::RateLimitedLog;
+
+/// The policy in force: the config file and where it came from.
+pub struct Policy {
+    pub path: Option<PathBuf>,
+    pub config: Config,
+}
+
+impl Policy {
+    pub fn mode_name(&self) -> String {
+        self.config.mode.to_string()
+    }
+}
+
+/// Load `SCRUN_CONFIG` or /etc/scrun/config.toml. An invalid file is an error, never a silent
+/// fallback to audit mode; a missing default file means the defaults.
+pub fn load_policy() -> Result<Policy> {
+    let path = Config::path_from_env();
+    let config = Config::load_default().context("invalid scrun configuration")?;
+    let path = path.exists().then_some(path);
+    Ok(Policy { path, config })
+}
+
+/// Start the container's supervisor and wait until it listens (or says why it cannot).
+pub fn spawn(sdir: &ScrunDir) -> Result<()> {
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    // dup() gives a descriptor without O_CLOEXEC: the one the supervisor inherits.
+    let child_wr = nix::unistd::dup(wr.as_raw_fd()).context("dup")?;
+    let child_wr = OwnedFdGuard(child_wr);
+    drop(wr);
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg("supervise")
+        .arg(&sdir.path)
+        .arg("--ready-fd")
+        .arg(child_wr.0.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        );
+    for var in ["SCRUN_CONFIG", "SCRUN_RUN_DIR", "RUST_BACKTRACE"] {
+        if let Some(v) = std::env::var_os(var) {
+            cmd.env(var, v);
+        }
+    }
+    let child = cmd.spawn().context("cannot run scrun supervise")?;
+    drop(child_wr);
+    let mut file = fs::File::from(rd);
+    let mut msg = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 512];
+    loop {
+        let mut fds = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&file),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            bail!(
+                "the supervisor (pid {}) did not become ready within 10 s; see {}",
+                child.id(),
+                sdir.supervisor_log().display()
+            );
+        }
+        let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms));
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => msg.push_str(&String::from_utf8_lossy(&buf[..n])),
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).context("reading the supervisor's readiness"),
+        }
+        if msg.ends_with('\n') {
+            break;
+        }
+    }
+    match msg.trim() {
+        "ok" => Ok(()),
+        "" => bail!(
+            "the supervisor exited before it was ready; see {}",
+            sdir.supervisor_log().display()
+        ),
+        err => bail!("{err}"),
+    }
+}
+
+struct OwnedFdGuard(RawFd);
+impl Drop for OwnedFdGuard {
+    fn drop(&mut self) {
+        let _ = nix::unistd::close(self.0);
+    }
+}
+
+/// Stop the supervisor of a deleted container (best effort; it also exits on its own when the
+/// container's last process is gone).
+pub fn stop(sdir: &ScrunDir) {
+    let Ok(text) = fs::read_to_string(sdir.supervisor_pid()) else {
+        return;
+    };
+    let Ok(pid) = text.trim().parse::<i32>() else {
+        return;
+    };
+    // Only signal it if it is still our supervisor (pids get reused).
+    let is_ours = fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| {
+            let c = String::from_utf8_lossy(&c);
+            c.contains("supervise") && c.contains(&*sdir.path.to_string_lossy())
+        })
+        .unwrap_or(false);
+    if is_ours {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+}
+
+fn close_inherited_fds(keep: RawFd) {
+    let fds: Vec<RawFd> = fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds {
+        if fd > 2 && fd != keep {
+            let _ = nix::unistd::close(fd);
+        }
+    }
+}
+
+/// Shared by every listener thread of one supervisor.
+pub struct Shared {
+    pub sdir: ScrunDir,
+    pub engine: worker::Context,
+    pub log: RateLimitedLog,
+    pub active: AtomicUsize,
+    pub init_seen: std::sync::atomic::AtomicBool,
+}
+
+pub fn run(a: Supervise) -> Result<()> {
+    let ready = a.ready_fd.unwrap_or(-1);
+    let _ = nix::unistd::setsid();
+    close_inherited_fds(ready);
+    let sdir = ScrunDir {
+        path: a.dir.clone(),
+    };
+    let mut ready_pipe = (ready >= 0)
+        .then(|| {
+            scrun_kernel::signal::own_inherited_fd(ready)
+                .ok()
+                .map(fs::File::from)
+        })
+        .flatten();
+    let result = setup(&sdir);
+    let shared = match result {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(p) = ready_pipe.as_mut() {
+                let _ = writeln!(p, "{e:#}");
+            }
+            return Err(e);
+        }
+    };
+    let socket = scrun_kernel::listener::ListenerSocket::bind(&sdir.socket())
+        .with_context(|| format!("cannot listen on {}", sdir.socket().display()))?;
+    fs::write(sdir.supervisor_pid(), std::process::id().to_string())?;
+    health::mark(&sdir, "running");
+    if let Some(mut p) = ready_pipe.take() {
+        let _ = p.write_all(b"ok\n");
+    }
+    let shared = Arc::new(shared);
+    loop {
+        let stream = match socket.accept() {
+            Ok(s) => s,
+            Err(e) => {
+                shared
+                    .log
+                    .warn(&format!("accept on {}: {e}", sdir.socket().display()));
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
+        shared.active.fetch_add(1, Ordering::SeqCst);
+        std::thread::spawn(move || {
+            worker::serve_connection(&shared, stream);
+            let left = shared.active.fetch_sub(1, Ordering::SeqCst) - 1;
+            if left == 0 && shared.init_seen.load(Ordering::SeqCst) {
+                health::mark(&shared.sdir, "exited: the container's last process is gone");
+                let _ = fs::remove_file(shared.sdir.socket());
+                #[allow(clippy::exit)]
+                // the accept loop blocks the main thread; this is the end of the process
+                std::process::exit(0);
+            }
+        });
+    }
+}
+
+fn setup(sdir: &ScrunDir) -> Result<Shared> {
+    let meta = sdir.load_meta()?;
+    let config = match &meta.config_path {
+        Some(p) => Config::load(p)
+            .with_context(|| format!("invalid scrun configuration {}", p.display()))?,
+        None => Config::default(),
+    };
+    let log = RateLimitedLog::open(&sdir.supervisor_log());
+    let engine = worker::Context::new(&meta, config).context("cannot set up exec supervision")?;
+    Ok(Shared {
+        sdir: sdir.clone(),
+        engine,
+        log,
+        active: AtomicUsize::new(0),
+        init_seen: std::sync::atomic::AtomicBool::new(false),
+    })
+}

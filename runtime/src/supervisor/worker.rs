@@ -1,0 +1,354 @@
+//! One listener fd: receive a notification, read the exec's path and argv from the target's memory
+//! (bounded, `process_vm_readv`), re-check the notification id, resolve the target inside the
+//! container's root, let the engine decide, write the finding, answer — all on this thread.
+
+use std::collections::BTreeMap;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use scrun_detect::engine::{ContainerIdentity, Decision, Engine, ExecEvent, ProcessInfo, Verdict};
+use scrun_detect::feeds::{FeedSet, Intel};
+use scrun_detect::policy::{Config, Mode};
+use scrun_detect::{HashCache, Target};
+use scrun_findings::sink::{FileSink, MultiSink, Sink, StdoutSink};
+use scrun_kernel::memory::{self, MemError};
+use scrun_kernel::notify::{Listener, NotifyError, Readiness};
+use scrun_kernel::resolve::{self, RootDir};
+
+use super::Shared;
+use crate::scrun_dir::Meta;
+
+const PATH_MAX: usize = 4096;
+const MAX_ARGS: usize = 4096;
+const MAX_ARG_BYTES: usize = 128 * 1024;
+const MAX_ENV: usize = 1024;
+const MAX_ENV_BYTES: usize = 64 * 1024;
+
+/// Everything a listener thread needs to decide, built once per supervisor.
+pub struct Context {
+    pub engine: Engine,
+    pub config: Arc<Config>,
+    pub mode: Mode,
+    pub sink: Box<dyn Sink>,
+    pub container_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Feed(#[from] scrun_detect::feeds::FeedError),
+    #[error(transparent)]
+    Sink(#[from] scrun_findings::sink::SinkError),
+    #[error("invalid mode {0:?}")]
+    Mode(String),
+}
+
+impl Context {
+    pub fn new(meta: &Meta, config: Config) -> Result<Self, SetupError> {
+        let config = Arc::new(config);
+        let mode: Mode = meta
+            .mode
+            .parse()
+            .map_err(|_| SetupError::Mode(meta.mode.clone()))?;
+        let intel: Arc<dyn Intel> = Arc::new(FeedSet::load(&config.intel.feeds)?);
+        let allow: Option<Arc<dyn Intel>> = if config.intel.allow_feeds.is_empty() {
+            None
+        } else {
+            Some(Arc::new(FeedSet::load(&config.intel.allow_feeds)?))
+        };
+        let cache = Arc::new(HashCache::new(
+            16 * 1024,
+            config.supervisor.hash_cache_dir.clone(),
+        ));
+        let ident = crate::identity::resolve(meta);
+        let identity = ContainerIdentity {
+            id: meta.id.clone(),
+            name: ident.name,
+            image_uri: ident.image_uri,
+            image_id: ident.image_id,
+            labels: ident.labels,
+            created: ident
+                .created
+                .and_then(|c| chrono::DateTime::parse_from_rfc3339(&c).ok())
+                .map(|c| c.with_timezone(&chrono::Utc)),
+            caller: meta.caller.clone(),
+        };
+        let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
+        if let Some(path) = &config.findings.path {
+            sinks.push(Box::new(FileSink::open(path)?));
+        }
+        if config.findings.stdout {
+            sinks.push(Box::new(StdoutSink));
+        }
+        let engine = Engine::new(
+            Arc::clone(&config),
+            mode,
+            intel,
+            allow,
+            cache,
+            meta.layers.clone(),
+            meta.rootfs_dev,
+            identity,
+        );
+        Ok(Self {
+            engine,
+            config,
+            mode,
+            sink: Box::new(MultiSink(sinks)),
+            container_id: meta.id.clone(),
+        })
+    }
+}
+
+/// One connection on the listener socket: the OCI container process state plus the listener fd.
+pub fn serve_connection(shared: &Shared, stream: UnixStream) {
+    let (state, fds) = match scrun_kernel::listener::receive_process_state(&stream, 64 * 1024) {
+        Ok(v) => v,
+        Err(e) => {
+            shared.log.warn(&format!("bad listener message: {e}"));
+            return;
+        }
+    };
+    drop(stream);
+    let fd = match scrun_kernel::listener::pick_seccomp_fd(&state, fds) {
+        Ok(fd) => fd,
+        Err(e) => {
+            shared
+                .log
+                .warn(&format!("listener message without a seccomp fd: {e}"));
+            return;
+        }
+    };
+    let is_init = serde_json::from_slice::<serde_json::Value>(&state)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/state/status")
+                .and_then(|s| s.as_str())
+                .map(|s| s == "creating")
+        })
+        .unwrap_or(false);
+    if is_init {
+        shared.init_seen.store(true, Ordering::SeqCst);
+    }
+    serve_listener(shared, Listener::new(fd));
+}
+
+fn serve_listener(shared: &Shared, listener: Listener) {
+    let mut root: Option<RootDir> = None;
+    loop {
+        match listener.wait(-1) {
+            Ok(Readiness::Ready) => {}
+            Ok(Readiness::Hangup) => return,
+            Ok(Readiness::Timeout) => continue,
+            Err(e) => {
+                shared
+                    .log
+                    .error(&format!("poll on a seccomp listener: {e}"));
+                return;
+            }
+        }
+        let notif = match listener.recv() {
+            Ok(n) => n,
+            Err(NotifyError::Gone) => continue,
+            Err(e) => {
+                shared
+                    .log
+                    .error(&format!("seccomp notification receive: {e}"));
+                continue;
+            }
+        };
+        let answer = handle(shared, &listener, &mut root, &notif);
+        let sent = match answer {
+            Answer::Continue => listener.respond_continue(notif.id),
+            Answer::Errno(e) => listener.respond_errno(notif.id, e),
+            Answer::None => Ok(()),
+        };
+        if let Err(e) = sent {
+            if !matches!(e, NotifyError::Gone) {
+                shared
+                    .log
+                    .error(&format!("seccomp answer for pid {}: {e}", notif.pid));
+            }
+        }
+    }
+}
+
+enum Answer {
+    Continue,
+    Errno(i32),
+    None,
+}
+
+fn mem_errno(e: &MemError) -> Option<i32> {
+    match e {
+        MemError::Gone { .. } => None,
+        MemError::TooLong { .. } => Some(libc::ENAMETOOLONG),
+        _ => Some(libc::EFAULT),
+    }
+}
+
+fn lossy(v: &[u8]) -> String {
+    String::from_utf8_lossy(v).into_owned()
+}
+
+fn handle(
+    shared: &Shared,
+    listener: &Listener,
+    root: &mut Option<RootDir>,
+    notif: &scrun_kernel::notify::Notification,
+) -> Answer {
+    let ctx = &shared.engine;
+    let enforce = ctx.mode == Mode::Enforce;
+    let Some(call) = notif.exec_call() else {
+        return Answer::Continue;
+    };
+    let pid = notif.pid;
+    // The kernel itself would fail an exec whose path cannot be read: answer as it would.
+    let path = match memory::read_cstring(pid, call.path_ptr, PATH_MAX) {
+        Ok(p) => p,
+        Err(e) => return mem_errno(&e).map_or(Answer::None, Answer::Errno),
+    };
+    let argv =
+        match memory::read_string_array(pid, call.argv_ptr, call.compat32, MAX_ARGS, MAX_ARG_BYTES)
+        {
+            Ok(a) => a,
+            Err(e) => return mem_errno(&e).map_or(Answer::None, Answer::Errno),
+        };
+    let env = if ctx.config.findings.include_env {
+        memory::read_string_array(pid, call.envp_ptr, call.compat32, MAX_ENV, MAX_ENV_BYTES).ok()
+    } else {
+        None
+    };
+    // What we read may have been from a process that has since gone or been interrupted.
+    if !listener.id_valid(notif.id) {
+        return Answer::None;
+    }
+    if root.is_none() {
+        match RootDir::open_for_pid(pid) {
+            Ok(r) => *root = Some(r),
+            Err(e) => {
+                shared
+                    .log
+                    .error(&format!("cannot open the root of pid {pid}: {e}"));
+                return if enforce
+                    && ctx.config.supervisor.on_error == scrun_detect::policy::OnError::Deny
+                {
+                    Answer::Errno(libc::EPERM)
+                } else {
+                    Answer::Continue
+                };
+            }
+        }
+    }
+    let root_dir = root.as_ref().expect("set above");
+    let resolved = match resolve::resolve_exec(
+        root_dir,
+        pid,
+        call.dirfd,
+        &path,
+        call.empty_path(),
+        call.nofollow(),
+    ) {
+        Ok(r) => r,
+        // The kernel will fail this exec the same way; enforce mode answers it itself.
+        Err(e) => {
+            return if enforce {
+                Answer::Errno(e.errno())
+            } else {
+                Answer::Continue
+            };
+        }
+    };
+    use std::os::unix::fs::MetadataExt;
+    let target = Target {
+        path: resolved.path.clone(),
+        dev: resolved.meta.dev(),
+        ino: resolved.meta.ino(),
+        memfd: resolved.memfd,
+    };
+    let process = ProcessInfo {
+        pid: i64::from(pid),
+        ppid: 0,
+        name: String::new(),
+        binary_path: Some(resolved.path.display().to_string()),
+        args: argv.items.iter().map(|a| lossy(a)).collect(),
+        args_truncated: argv.truncated,
+    };
+    let (env, env_truncated) = match env {
+        Some(e) => (
+            e.items
+                .iter()
+                .map(|kv| {
+                    let s = lossy(kv);
+                    match s.split_once('=') {
+                        Some((k, v)) => (k.to_string(), v.to_string()),
+                        None => (s, String::new()),
+                    }
+                })
+                .collect(),
+            e.truncated,
+        ),
+        None => (Vec::new(), false),
+    };
+    let mut event = ExecEvent {
+        time: chrono::Utc::now(),
+        syscall: format!("{:?}", call.kind).to_lowercase(),
+        process,
+        env,
+        env_truncated,
+        parent: None,
+        requested_path: lossy(&path),
+        target,
+    };
+    let mut decision: Decision = ctx.engine.evaluate(&event, &resolved.file, &resolved.meta);
+    if let Some(err) = &decision.error {
+        shared.log.warn(&format!(
+            "exec of {} in pid {pid}: {err}",
+            event.requested_path
+        ));
+    }
+    if decision.finding.is_some() {
+        // Only now pay for /proc reads: the finding names the process and its parent.
+        enrich(&mut event, pid);
+        decision.finding = Some(scrun_detect::report::render(
+            &event,
+            &decision,
+            ctx.engine.identity(),
+            &ctx.config,
+            ctx.mode,
+        ));
+        if let Some(f) = &decision.finding {
+            if let Err(e) = ctx.sink.emit(f) {
+                shared.log.error(&format!("cannot write finding: {e}"));
+            }
+        }
+    }
+    match decision.verdict {
+        Verdict::Allow => Answer::Continue,
+        Verdict::Block => Answer::Errno(libc::EPERM),
+    }
+}
+
+fn enrich(event: &mut ExecEvent, pid: u32) {
+    use scrun_kernel::proc_info;
+    let ppid = proc_info::ppid(pid).unwrap_or(0);
+    event.process.ppid = i64::from(ppid);
+    event.process.name = event
+        .target
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if ppid > 0 {
+        event.parent = Some(ProcessInfo {
+            pid: i64::from(ppid),
+            ppid: i64::from(proc_info::ppid(ppid).unwrap_or(0)),
+            name: proc_info::comm(ppid).unwrap_or_default(),
+            binary_path: proc_info::exe_path(ppid).map(|p| p.display().to_string()),
+            args: proc_info::cmdline(ppid, 4096).unwrap_or_default(),
+            args_truncated: false,
+        });
+    }
+    let _ = BTreeMap::<String, String>::new();
+}

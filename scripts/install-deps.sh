@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what scrun's build, demo and tests need on Debian 12 (idempotent). Run as root.
+set -euo pipefail
+pkgs=(docker.io containerd runc crun podman busybox-static umoci skopeo libseccomp-dev
+      jq protobuf-compiler pkg-config iproute2 util-linux attr)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+  echo "cargo is required (the Rust toolchain, rust-version 1.85 or newer)" >&2
+  exit 1
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests of every crate and the end-to-end tests against real dockerd,
+# containerd (ctr and CRI) and podman, each started privately under /tmp. Needs root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ $(id -u) != 0 ]]; then echo "run as root: the tests start container engines" >&2; exit 1; fi
+bash scripts/install-deps.sh
+cargo build -p scrun
+export SCRUN_BIN="$PWD/target/debug/scrun"
+cargo test --workspace -- --test-threads=2
