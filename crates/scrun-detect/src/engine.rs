@@ -339,10 +339,7 @@ impl Engine {
     }
 
     fn error_decision(&self, target: &Target, e: std::io::Error) -> Decision {
-        let error = format!(
-            "cannot hash exec target {}: {e}",
-            target.path.display()
-        );
+        let error = format!("cannot hash exec target {}: {e}", target.path.display());
         tracing::warn!(container = %self.identity.id, %error, "exec undecided");
         // Audit mode never blocks; enforce mode follows supervisor.on_error.
         let verdict = match (self.mode, self.config.supervisor.on_error) {
@@ -369,7 +366,12 @@ impl Engine {
 pub fn category_for(provenance: &Provenance, malicious: bool) -> Option<Category> {
     match (provenance, malicious) {
         (Provenance::Memfd, _) => Some(Category::FilelessMemfd),
-        (Provenance::Added { on: AddedOn::DevShm }, false) => Some(Category::FilelessDevShm),
+        (
+            Provenance::Added {
+                on: AddedOn::DevShm,
+            },
+            false,
+        ) => Some(Category::FilelessDevShm),
         (Provenance::Added { .. }, true) => Some(Category::AddedMaliciousBinaryExecuted),
         (Provenance::Added { .. }, false) => Some(Category::AddedBinaryExecuted),
         (Provenance::Modified { .. }, true) => Some(Category::ModifiedMaliciousBinaryExecuted),
@@ -381,5 +383,371 @@ pub fn category_for(provenance: &Provenance, malicious: bool) -> Option<Category
             Some(Category::BuiltInMaliciousBinaryExecuted)
         }
         (Provenance::BuiltIn { .. } | Provenance::Unknown { .. }, false) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feeds::{FeedSet, FeedSpec};
+    use crate::hash::hash_file;
+    use crate::provenance::testutil::OverlayFixture;
+    use std::io::Write;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting {
+        inner: FeedSet,
+        lookups: AtomicUsize,
+    }
+
+    impl Intel for Counting {
+        fn lookup(&self, sha256: &[u8; 32]) -> Option<IntelMatch> {
+            self.lookups.fetch_add(1, Ordering::Relaxed);
+            self.inner.lookup(sha256)
+        }
+    }
+
+    const BAD_BUILT_IN: &[u8] = b"\x7fELF pretend miner (image)";
+    const BAD_ADDED: &[u8] = b"\x7fELF pretend dropper";
+
+    fn sha_hex(content: &[u8]) -> String {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(content))
+    }
+
+    fn fixture() -> OverlayFixture {
+        OverlayFixture::new(|_l0, l1| {
+            std::fs::create_dir_all(l1.join("bin")).unwrap();
+            std::fs::write(l1.join("bin/miner"), BAD_BUILT_IN).unwrap();
+            std::fs::write(l1.join("bin/ls"), b"clean ls").unwrap();
+            std::fs::write(l1.join("bin/cat"), b"clean cat").unwrap();
+        })
+    }
+
+    fn feed(dir: &std::path::Path, hashes: &[String]) -> FeedSet {
+        let p = dir.join("bad.txt");
+        let body: String = hashes
+            .iter()
+            .map(|h| format!("{h} TestMalware\n"))
+            .collect();
+        std::fs::write(&p, body).unwrap();
+        FeedSet::load(&[FeedSpec::new(&p)]).unwrap()
+    }
+
+    struct Setup {
+        fx: OverlayFixture,
+        intel: Arc<Counting>,
+        feeds_dir: tempfile::TempDir,
+    }
+
+    fn setup() -> Setup {
+        let fx = fixture();
+        let feeds_dir = tempfile::tempdir().unwrap();
+        let mut appended = b"clean cat".to_vec();
+        appended.extend_from_slice(b" + payload");
+        let inner = feed(
+            feeds_dir.path(),
+            &[
+                sha_hex(BAD_BUILT_IN),
+                sha_hex(BAD_ADDED),
+                sha_hex(&appended),
+            ],
+        );
+        Setup {
+            fx,
+            intel: Arc::new(Counting {
+                inner,
+                lookups: AtomicUsize::new(0),
+            }),
+            feeds_dir,
+        }
+    }
+
+    fn engine(s: &Setup, config: Config, mode: Mode, cache: Arc<HashCache>) -> Engine {
+        Engine::new(
+            Arc::new(config),
+            mode,
+            s.intel.clone(),
+            None,
+            cache,
+            s.fx.rootfs.clone(),
+            s.fx.dev,
+            ContainerIdentity {
+                id: "cid".into(),
+                name: "web".into(),
+                ..ContainerIdentity::default()
+            },
+        )
+    }
+
+    fn eval(e: &Engine, fx: &OverlayFixture, inner: &str) -> Decision {
+        let file = File::open(fx.path(inner)).unwrap();
+        let meta = file.metadata().unwrap();
+        let event = ExecEvent {
+            time: Utc::now(),
+            syscall: "execve".into(),
+            process: ProcessInfo {
+                pid: 10,
+                ppid: 1,
+                name: "sh".into(),
+                ..ProcessInfo::default()
+            },
+            env: vec![],
+            env_truncated: false,
+            parent: None,
+            requested_path: inner.into(),
+            target: fx.target(inner),
+        };
+        e.evaluate(&event, &file, &meta)
+    }
+
+    fn mem_cache() -> Arc<HashCache> {
+        Arc::new(HashCache::new(1024, None))
+    }
+
+    #[test]
+    fn built_in_malicious_blocks_in_enforce_and_alerts_in_audit() {
+        let s = setup();
+        let e = engine(&s, Config::default(), Mode::Enforce, mem_cache());
+        let d = eval(&e, &s.fx, "/bin/miner");
+        assert_eq!(d.verdict, Verdict::Block);
+        assert_eq!(d.category, Some(Category::BuiltInMaliciousBinaryExecuted));
+        assert_eq!(
+            d.intel.as_ref().unwrap().label.as_deref(),
+            Some("TestMalware")
+        );
+        let f = d.finding.expect("finding");
+        assert_eq!(f.prop_str("scrun_action"), Some("BLOCKED"));
+        assert_eq!(f.prop_str("scrun_provenance"), Some("built-in"));
+
+        let a = engine(&s, Config::default(), Mode::Audit, mem_cache());
+        let d = eval(&a, &s.fx, "/bin/miner");
+        assert_eq!(d.verdict, Verdict::Allow);
+        assert_eq!(d.finding.unwrap().prop_str("scrun_action"), Some("ALLOWED"));
+    }
+
+    #[test]
+    fn clean_built_in_is_silent_and_warm_exec_hits_the_cache() {
+        let s = setup();
+        let e = engine(&s, Config::default(), Mode::Enforce, mem_cache());
+        let d = eval(&e, &s.fx, "/bin/ls");
+        assert_eq!(d.verdict, Verdict::Allow);
+        assert_eq!((d.category, d.finding.is_none()), (None, true));
+        let before = s.intel.lookups.load(Ordering::Relaxed);
+        let again = eval(&e, &s.fx, "/bin/ls");
+        assert_eq!(again.provenance, d.provenance);
+        assert_eq!(again.digest, d.digest);
+        assert_eq!(
+            s.intel.lookups.load(Ordering::Relaxed),
+            before,
+            "warm exec recomputed"
+        );
+    }
+
+    #[test]
+    fn added_and_modified() {
+        let s = setup();
+        let e = engine(&s, Config::default(), Mode::Enforce, mem_cache());
+        std::fs::write(s.fx.path("/bin/dropper"), BAD_ADDED).unwrap();
+        std::fs::write(s.fx.path("/bin/tool"), b"harmless new tool").unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(s.fx.path("/bin/cat"))
+            .unwrap();
+        f.write_all(b" + payload").unwrap();
+        drop(f);
+
+        let d = eval(&e, &s.fx, "/bin/dropper");
+        assert_eq!(d.category, Some(Category::AddedMaliciousBinaryExecuted));
+        assert_eq!(d.verdict, Verdict::Block);
+        let d = eval(&e, &s.fx, "/bin/tool");
+        assert_eq!(d.category, Some(Category::AddedBinaryExecuted));
+        assert_eq!(d.verdict, Verdict::Allow);
+        assert!(d.finding.is_some());
+        let d = eval(&e, &s.fx, "/bin/cat");
+        assert_eq!(d.category, Some(Category::ModifiedMaliciousBinaryExecuted));
+        assert_eq!(d.provenance, Provenance::Modified { layer: 1 });
+        assert_eq!(d.verdict, Verdict::Block);
+    }
+
+    #[test]
+    fn allowlists_suppress_findings() {
+        let s = setup();
+        let mut by_hash = Config::default();
+        by_hash
+            .allow
+            .sha256
+            .insert(crate::feeds::parse_sha256(&sha_hex(BAD_BUILT_IN)).unwrap());
+        let d = eval(
+            &engine(&s, by_hash, Mode::Enforce, mem_cache()),
+            &s.fx,
+            "/bin/miner",
+        );
+        assert!(d.allowlisted);
+        assert_eq!((d.verdict, d.finding.is_none()), (Verdict::Allow, true));
+
+        let mut by_path = Config::default();
+        by_path.allow.paths = vec!["/bin/*".into()];
+        let d = eval(
+            &engine(&s, by_path, Mode::Enforce, mem_cache()),
+            &s.fx,
+            "/bin/miner",
+        );
+        assert_eq!((d.verdict, d.finding.is_none()), (Verdict::Allow, true));
+
+        let good = Arc::new(feed(s.feeds_dir.path(), &[sha_hex(BAD_BUILT_IN)]));
+        let e = Engine::new(
+            Arc::new(Config::default()),
+            Mode::Enforce,
+            s.intel.clone(),
+            Some(good),
+            mem_cache(),
+            s.fx.rootfs.clone(),
+            s.fx.dev,
+            ContainerIdentity::default(),
+        );
+        let d = eval(&e, &s.fx, "/bin/miner");
+        assert_eq!((d.verdict, d.finding.is_none()), (Verdict::Allow, true));
+    }
+
+    #[test]
+    fn ignore_action_gives_no_finding() {
+        let s = setup();
+        let mut c = Config::default();
+        c.actions.added_binary = Action::Ignore;
+        let e = engine(&s, c, Mode::Enforce, mem_cache());
+        std::fs::write(s.fx.path("/bin/tool"), b"harmless new tool").unwrap();
+        let d = eval(&e, &s.fx, "/bin/tool");
+        assert_eq!(d.category, Some(Category::AddedBinaryExecuted));
+        assert!(d.finding.is_none());
+    }
+
+    #[test]
+    fn image_hashes_persist_across_engines() {
+        let s = setup();
+        let store = tempfile::tempdir().unwrap();
+        let c1 = Arc::new(HashCache::new(64, Some(store.path().to_path_buf())));
+        let d1 = eval(
+            &engine(&s, Config::default(), Mode::Audit, c1),
+            &s.fx,
+            "/bin/ls",
+        );
+        let entries = std::fs::read_dir(store.path()).unwrap().count();
+        assert_eq!(entries, 1, "the image file's hash was stored");
+        // A new supervisor (fresh memory cache, same store) reuses it.
+        let c2 = Arc::new(HashCache::new(64, Some(store.path().to_path_buf())));
+        let d2 = eval(
+            &engine(&s, Config::default(), Mode::Audit, c2.clone()),
+            &s.fx,
+            "/bin/ls",
+        );
+        assert_eq!(d1.digest, d2.digest);
+        assert_eq!(c2.len(), 1);
+        // Added files are never stored.
+        std::fs::write(s.fx.path("/bin/tool"), b"x").unwrap();
+        eval(
+            &engine(&s, Config::default(), Mode::Audit, c2),
+            &s.fx,
+            "/bin/tool",
+        );
+        assert_eq!(std::fs::read_dir(store.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn io_error_follows_on_error_in_enforce_only() {
+        let s = setup();
+        let path = s.fx.path("/bin/ls");
+        let unreadable = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let meta = unreadable.metadata().unwrap();
+        let event = ExecEvent {
+            time: Utc::now(),
+            syscall: "execveat".into(),
+            process: ProcessInfo::default(),
+            env: vec![],
+            env_truncated: false,
+            parent: None,
+            requested_path: "/bin/ls".into(),
+            // A key the cache has not seen, so the engine must read the (write-only) fd.
+            target: Target {
+                ino: 0,
+                ..s.fx.target("/bin/ls")
+            },
+        };
+        let e = engine(&s, Config::default(), Mode::Enforce, mem_cache());
+        let d = e.evaluate(&event, &unreadable, &meta);
+        assert!(d.error.is_some());
+        assert_eq!(d.verdict, Verdict::Block);
+        let mut open = Config::default();
+        open.supervisor.on_error = OnError::Allow;
+        let d = engine(&s, open, Mode::Enforce, mem_cache()).evaluate(&event, &unreadable, &meta);
+        assert_eq!(d.verdict, Verdict::Allow);
+        let d = engine(&s, Config::default(), Mode::Audit, mem_cache()).evaluate(
+            &event,
+            &unreadable,
+            &meta,
+        );
+        assert_eq!(d.verdict, Verdict::Allow);
+        assert!(d.error.is_some());
+    }
+
+    #[test]
+    fn memfd_exec() {
+        let s = setup();
+        let fd = rustix::fs::memfd_create("payload", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+        let mut file = File::from(fd);
+        file.write_all(BAD_ADDED).unwrap();
+        let meta = file.metadata().unwrap();
+        use std::os::unix::fs::MetadataExt;
+        let event = ExecEvent {
+            time: Utc::now(),
+            syscall: "execveat".into(),
+            process: ProcessInfo::default(),
+            env: vec![],
+            env_truncated: false,
+            parent: None,
+            requested_path: String::new(),
+            target: Target {
+                path: "/memfd:payload (deleted)".into(),
+                dev: meta.dev(),
+                ino: meta.ino(),
+                memfd: true,
+            },
+        };
+        assert_eq!(hash_file(&file, 1 << 20).unwrap().hex(), sha_hex(BAD_ADDED));
+        let d = engine(&s, Config::default(), Mode::Enforce, mem_cache())
+            .evaluate(&event, &file, &meta);
+        assert_eq!(d.category, Some(Category::FilelessMemfd));
+        assert_eq!(
+            d.verdict,
+            Verdict::Block,
+            "a malicious memfd uses memfd_malicious = block"
+        );
+        assert_eq!(d.finding.unwrap().prop_str("scrun_malicious"), Some("true"));
+        let clean = Config::default();
+        let e = Engine::new(
+            Arc::new(clean),
+            Mode::Enforce,
+            Arc::new(FeedSet::empty()),
+            None,
+            mem_cache(),
+            s.fx.rootfs.clone(),
+            s.fx.dev,
+            ContainerIdentity::default(),
+        );
+        let d = e.evaluate(&event, &file, &meta);
+        assert_eq!(
+            (d.category, d.verdict),
+            (Some(Category::FilelessMemfd), Verdict::Allow)
+        );
+    }
+
+    #[test]
+    fn verdict_cache_is_bounded() {
+        let mut b: Bounded<u32, u32> = Bounded::new(2);
+        for i in 0..5 {
+            b.insert(i, i);
+        }
+        assert_eq!(b.map.len(), 2);
+        assert_eq!((b.get(&4), b.get(&0)), (Some(4), None));
     }
 }

@@ -79,7 +79,9 @@ impl FeedSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum FeedError {
     /// The file could not be read.
-    #[error("cannot read threat feed {path}: {source}; check the path in [intel] of the scrun config")]
+    #[error(
+        "cannot read threat feed {path}: {source}; check the path in [intel] of the scrun config"
+    )]
     Read {
         /// The feed file.
         path: PathBuf,
@@ -87,7 +89,9 @@ pub enum FeedError {
         source: std::io::Error,
     },
     /// A line is malformed; nothing of the feed is loaded.
-    #[error("threat feed {path} line {line}: {reason}; fix or remove the line (the feed was not loaded)")]
+    #[error(
+        "threat feed {path} line {line}: {reason}; fix or remove the line (the feed was not loaded)"
+    )]
     Malformed {
         /// The feed file.
         path: PathBuf,
@@ -204,11 +208,7 @@ impl Intel for FeedSet {
     fn lookup(&self, sha256: &[u8; 32]) -> Option<IntelMatch> {
         let e = self.entries.get(sha256)?;
         Some(IntelMatch {
-            feed: self
-                .names
-                .get(e.feed as usize)
-                .cloned()
-                .unwrap_or_default(),
+            feed: self.names.get(e.feed as usize).cloned().unwrap_or_default(),
             label: e.label.as_deref().map(str::to_owned),
         })
     }
@@ -288,7 +288,10 @@ fn split_csv(line: &str) -> Result<Vec<String>, String> {
                     None => return Err("unterminated quoted field".into()),
                 }
             }
-            while chars.peek().is_some_and(|c| *c == ' ' || *c == '\t' || *c == '\r') {
+            while chars
+                .peek()
+                .is_some_and(|c| *c == ' ' || *c == '\t' || *c == '\r')
+            {
                 chars.next();
             }
             match chars.next() {
@@ -376,7 +379,10 @@ mod tests {
                 label: Some("Mirai variant".into())
             })
         );
-        assert_eq!(set.lookup(&sha(H2)).unwrap().label.as_deref(), Some("test-default"));
+        assert_eq!(
+            set.lookup(&sha(H2)).unwrap().label.as_deref(),
+            Some("test-default")
+        );
         assert_eq!(set.lookup(&[0u8; 32]), None);
     }
 
@@ -401,7 +407,10 @@ mod tests {
         let set = FeedSet::load(&[spec]).unwrap();
         assert_eq!(set.len(), 2);
         let m = set.lookup(&sha(H1)).unwrap();
-        assert_eq!((m.feed.as_str(), m.label.as_deref()), ("malwarebazaar", Some("Mirai")));
+        assert_eq!(
+            (m.feed.as_str(), m.label.as_deref()),
+            ("malwarebazaar", Some("Mirai"))
+        );
         assert_eq!(set.lookup(&sha(H2)).unwrap().label, None);
     }
 

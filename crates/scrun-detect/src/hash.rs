@@ -103,8 +103,14 @@ impl FileKey {
             dev: m.dev(),
             ino: m.ino(),
             size: m.size(),
-            mtime_ns: m.mtime().saturating_mul(1_000_000_000).saturating_add(m.mtime_nsec()),
-            ctime_ns: m.ctime().saturating_mul(1_000_000_000).saturating_add(m.ctime_nsec()),
+            mtime_ns: m
+                .mtime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.mtime_nsec()),
+            ctime_ns: m
+                .ctime()
+                .saturating_mul(1_000_000_000)
+                .saturating_add(m.ctime_nsec()),
         }
     }
 
@@ -243,7 +249,9 @@ impl HashCache {
     }
 
     fn entry_path(&self, key: &FileKey) -> Option<PathBuf> {
-        self.persistent_dir.as_ref().map(|d| d.join(key.file_name()))
+        self.persistent_dir
+            .as_ref()
+            .map(|d| d.join(key.file_name()))
     }
 
     fn load(&self, key: &FileKey) -> Option<Digest> {
@@ -380,8 +388,18 @@ mod tests {
         }
         assert_eq!(cache.len(), 3);
         // The newest survive, the oldest are gone.
-        assert!(cache.get_or_hash(&FileKey { ino: 9, ..base }, &f, 1 << 20, false).unwrap().1);
-        assert!(!cache.get_or_hash(&FileKey { ino: 0, ..base }, &f, 1 << 20, false).unwrap().1);
+        assert!(
+            cache
+                .get_or_hash(&FileKey { ino: 9, ..base }, &f, 1 << 20, false)
+                .unwrap()
+                .1
+        );
+        assert!(
+            !cache
+                .get_or_hash(&FileKey { ino: 0, ..base }, &f, 1 << 20, false)
+                .unwrap()
+                .1
+        );
     }
 
     #[test]
@@ -399,7 +417,10 @@ mod tests {
         assert_eq!(d.hex(), ABC);
         // Mutable files are never stored.
         let c = HashCache::new(16, Some(store.clone()));
-        let k2 = FileKey { ino: key.ino + 1, ..key };
+        let k2 = FileKey {
+            ino: key.ino + 1,
+            ..key
+        };
         c.get_or_hash(&k2, &f, 1 << 20, false).unwrap();
         assert!(!store.join(k2.file_name()).exists());
         // A corrupt entry is ignored and rewritten.
@@ -413,7 +434,13 @@ mod tests {
         // No temp files left behind.
         let leftovers = std::fs::read_dir(&store)
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with(".tmp"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with(".tmp")
+            })
             .count();
         assert_eq!(leftovers, 0);
     }

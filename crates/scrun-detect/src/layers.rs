@@ -326,7 +326,14 @@ mod tests {
     fn docker_absolute_layers_with_init() {
         let d = tempfile::tempdir().unwrap();
         let root = d.path().join("overlay2");
-        for dir in ["abc/merged", "abc/diff", "abc-init/diff", "c1/diff", "c2/diff", "l"] {
+        for dir in [
+            "abc/merged",
+            "abc/diff",
+            "abc-init/diff",
+            "c1/diff",
+            "c2/diff",
+            "l",
+        ] {
             std::fs::create_dir_all(root.join(dir)).unwrap();
         }
         std::os::unix::fs::symlink("../abc-init/diff", root.join("l/INIT")).unwrap();
@@ -373,8 +380,7 @@ mod tests {
             "overlay",
             "lowerdir=l/XX,upperdir=m/diff,workdir=m/work",
         );
-        let Rootfs::Overlay(o) = rootfs_from_mountinfo(&mi, &root.join("m/merged")).unwrap()
-        else {
+        let Rootfs::Overlay(o) = rootfs_from_mountinfo(&mi, &root.join("m/merged")).unwrap() else {
             panic!("not an overlay")
         };
         assert_eq!(o.upper, Some(root.join("m/diff")));
@@ -408,9 +414,16 @@ mod tests {
 
     #[test]
     fn unresolvable_relative_is_an_error() {
-        let mi = line("/nonexistent/a/merged", "overlay", "lowerdir=l/NOPE,upperdir=a/diff");
+        let mi = line(
+            "/nonexistent/a/merged",
+            "overlay",
+            "lowerdir=l/NOPE,upperdir=a/diff",
+        );
         let err = rootfs_from_mountinfo(&mi, Path::new("/nonexistent/a/merged")).unwrap_err();
-        assert!(matches!(err, LayersError::UnresolvedRelative { .. }), "{err}");
+        assert!(
+            matches!(err, LayersError::UnresolvedRelative { .. }),
+            "{err}"
+        );
     }
 
     #[test]
@@ -479,9 +492,15 @@ mod tests {
     #[test]
     fn garbage_never_panics() {
         let inputs = [
-            "", " - ", "a b c d", "1 2 3 4 / - overlay", "1 2 3 4 /r x - overlay o lowerdir=\\",
-            "1 2 3 4 /r x - overlay o lowerdir=\\7", "1 2 3 4 /r x - overlay o lowerdir=::::,upperdir",
-            "1 2 3 4 /r x - overlay o lowerdir=\\377\\400:,=,,", "\\\\\\ - - - -",
+            "",
+            " - ",
+            "a b c d",
+            "1 2 3 4 / - overlay",
+            "1 2 3 4 /r x - overlay o lowerdir=\\",
+            "1 2 3 4 /r x - overlay o lowerdir=\\7",
+            "1 2 3 4 /r x - overlay o lowerdir=::::,upperdir",
+            "1 2 3 4 /r x - overlay o lowerdir=\\377\\400:,=,,",
+            "\\\\\\ - - - -",
         ];
         for i in inputs {
             let _ = rootfs_from_mountinfo(i, Path::new("/r"));
@@ -495,7 +514,9 @@ mod tests {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                s.push(char::from(alphabet[(state % alphabet.len() as u64) as usize]));
+                s.push(char::from(
+                    alphabet[(state % alphabet.len() as u64) as usize],
+                ));
             }
             let _ = rootfs_from_mountinfo(&s, Path::new("/r"));
         }

@@ -229,7 +229,13 @@ impl Config {
         toml::from_str(s).map_err(|e: toml::de::Error| {
             let line = e
                 .span()
-                .map(|r| s.as_bytes()[..r.start.min(s.len())].iter().filter(|b| **b == b'\n').count() + 1)
+                .map(|r| {
+                    s.as_bytes()[..r.start.min(s.len())]
+                        .iter()
+                        .filter(|b| **b == b'\n')
+                        .count()
+                        + 1
+                })
                 .unwrap_or(0);
             ConfigError::Parse {
                 origin: origin.to_owned(),
@@ -464,8 +470,14 @@ resource_prefix = "//example/hosts/<hostname>"
             c.action_for(Mode::Audit, Category::BuiltInMaliciousBinaryExecuted),
             Action::Alert
         );
-        assert_eq!(c.action_for(Mode::Enforce, Category::AddedBinaryExecuted), Action::Alert);
-        assert_eq!(c.action_for(Mode::Enforce, Category::FilelessDevShm), Action::Alert);
+        assert_eq!(
+            c.action_for(Mode::Enforce, Category::AddedBinaryExecuted),
+            Action::Alert
+        );
+        assert_eq!(
+            c.action_for(Mode::Enforce, Category::FilelessDevShm),
+            Action::Alert
+        );
         assert_eq!(c.action_for_malicious_memfd(Mode::Enforce), Action::Block);
         assert_eq!(c.action_for_malicious_memfd(Mode::Audit), Action::Alert);
         for cat in Category::ALL {
@@ -475,7 +487,8 @@ resource_prefix = "//example/hosts/<hostname>"
 
     #[test]
     fn errors_name_origin_and_line() {
-        let err = Config::from_toml_str("mode = \"audit\"\n\nbogus = 1\n", "/etc/x.toml").unwrap_err();
+        let err =
+            Config::from_toml_str("mode = \"audit\"\n\nbogus = 1\n", "/etc/x.toml").unwrap_err();
         let s = err.to_string();
         assert!(s.contains("/etc/x.toml line 3"), "{s}");
         let err = Config::from_toml_str("[allow]\nsha256 = [\"abc\"]\n", "f").unwrap_err();
@@ -488,7 +501,10 @@ resource_prefix = "//example/hosts/<hostname>"
     fn load_default_file_rules() {
         let d = tempfile::tempdir().unwrap();
         let missing = d.path().join("missing.toml");
-        assert_eq!(Config::load_from(&missing, false).unwrap(), Config::default());
+        assert_eq!(
+            Config::load_from(&missing, false).unwrap(),
+            Config::default()
+        );
         assert!(matches!(
             Config::load_from(&missing, true),
             Err(ConfigError::Read { .. })

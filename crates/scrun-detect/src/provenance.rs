@@ -136,7 +136,9 @@ pub(crate) fn resolve(
     };
     match located {
         Located::Memfd => Provenance::Memfd,
-        Located::DevShm => Provenance::Added { on: AddedOn::DevShm },
+        Located::DevShm => Provenance::Added {
+            on: AddedOn::DevShm,
+        },
         Located::OtherMount => Provenance::Added {
             on: AddedOn::OtherMount,
         },
@@ -209,11 +211,13 @@ pub(crate) fn locate(rootfs: &Rootfs, rootfs_dev: u64, target: &Target) -> Locat
 
     // Layer stack: (lower index or None for upper, dir fd), top first.
     let mut active: Vec<(Option<usize>, OwnedFd)> = Vec::with_capacity(overlay.lowers.len() + 1);
-    let roots = overlay
-        .upper
-        .iter()
-        .map(|u| (None, u))
-        .chain(overlay.lowers.iter().enumerate().map(|(i, l)| (Some(i), &l.path)));
+    let roots = overlay.upper.iter().map(|u| (None, u)).chain(
+        overlay
+            .lowers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (Some(i), &l.path)),
+    );
     for (idx, path) in roots {
         match rustix::fs::open(
             path,
@@ -358,10 +362,12 @@ fn has_origin(dir: &OwnedFd, name: &std::ffi::OsStr) -> bool {
     let mut buf = [0u8; 256];
     ["trusted.overlay.origin", "user.overlay.origin"]
         .iter()
-        .any(|attr| match rustix::fs::lgetxattr(&path, *attr, &mut buf[..]) {
-            Ok(_) | Err(Errno::RANGE) => true,
-            Err(_) => false,
-        })
+        .any(
+            |attr| match rustix::fs::lgetxattr(&path, *attr, &mut buf[..]) {
+                Ok(_) | Err(Errno::RANGE) => true,
+                Err(_) => false,
+            },
+        )
 }
 
 fn open_lower(dir: &OwnedFd, name: &std::ffi::OsStr, layer: usize) -> std::io::Result<LowerHit> {
@@ -545,7 +551,10 @@ mod tests {
         let fx = fixture();
         let p = fx.path("/bin/busybox");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o700)).unwrap();
-        assert!(fx.dir.path().join("u/bin/busybox").exists(), "chmod copied up");
+        assert!(
+            fx.dir.path().join("u/bin/busybox").exists(),
+            "chmod copied up"
+        );
         assert_eq!(
             classify_at(&fx, "/bin/busybox"),
             Provenance::BuiltIn {
@@ -554,7 +563,10 @@ mod tests {
                 copied_up: true
             }
         );
-        let mut f = std::fs::OpenOptions::new().append(true).open(fx.path("/bin/cat")).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(fx.path("/bin/cat"))
+            .unwrap();
         f.write_all(b" + payload").unwrap();
         drop(f);
         assert_eq!(
@@ -604,12 +616,17 @@ mod tests {
         let cache = HashCache::new(4, None);
         let mut t = fx.target("/bin/cat");
         t.memfd = true;
-        assert_eq!(classify(&fx.rootfs, fx.dev, &t, &d, &cache, MAX), Provenance::Memfd);
+        assert_eq!(
+            classify(&fx.rootfs, fx.dev, &t, &d, &cache, MAX),
+            Provenance::Memfd
+        );
         t.memfd = false;
         t.path = "/dev/shm/x".into();
         assert_eq!(
             classify(&fx.rootfs, fx.dev, &t, &d, &cache, MAX),
-            Provenance::Added { on: AddedOn::DevShm }
+            Provenance::Added {
+                on: AddedOn::DevShm
+            }
         );
         t.path = "/bin/cat".into();
         assert_eq!(

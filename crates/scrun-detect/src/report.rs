@@ -26,13 +26,13 @@ pub fn render(
     config: &Config,
     mode: Mode,
 ) -> Finding {
-    let category = decision
-        .category
-        .unwrap_or_else(|| match &decision.provenance {
-            Provenance::Memfd => Category::FilelessMemfd,
-            Provenance::Added { on: AddedOn::DevShm } => Category::FilelessDevShm,
-            _ => Category::AddedBinaryExecuted,
-        });
+    let category = decision.category.unwrap_or(match &decision.provenance {
+        Provenance::Memfd => Category::FilelessMemfd,
+        Provenance::Added {
+            on: AddedOn::DevShm,
+        } => Category::FilelessDevShm,
+        _ => Category::AddedBinaryExecuted,
+    });
     let mut f = Finding::new(category, event.time);
     f.resource_name = format!(
         "{}/containers/{}",
@@ -76,7 +76,12 @@ pub fn render(
             .iter()
             .map(|(name, val)| EnvVariable {
                 name: name.clone(),
-                val: if config.findings.redact_env.iter().any(|p| glob_match(p, name)) {
+                val: if config
+                    .findings
+                    .redact_env
+                    .iter()
+                    .any(|p| glob_match(p, name))
+                {
                     REDACTED.to_owned()
                 } else {
                     val.clone()
@@ -290,7 +295,9 @@ mod tests {
 
     fn event() -> ExecEvent {
         ExecEvent {
-            time: chrono::Utc.with_ymd_and_hms(2026, 11, 26, 15, 32, 8).unwrap(),
+            time: chrono::Utc
+                .with_ymd_and_hms(2026, 11, 26, 15, 32, 8)
+                .unwrap(),
             syscall: "execve".into(),
             process: ProcessInfo {
                 pid: 57,
@@ -369,12 +376,21 @@ mod tests {
         let f = render(&event(), &decision(), &identity(), &config, Mode::Enforce);
         let j = serde_json::to_value(&f).unwrap();
         let sha = "ab".repeat(32);
-        assert_eq!(j["category"], "Execution: Built in Malicious Binary Executed");
+        assert_eq!(
+            j["category"],
+            "Execution: Built in Malicious Binary Executed"
+        );
         assert_eq!(j["severity"], "CRITICAL");
         assert_eq!(j["state"], "ACTIVE");
         assert_eq!(j["findingClass"], "THREAT");
-        assert_eq!(j["resourceName"], "//scrun.local/hosts/h1/containers/c0ffee");
-        assert_eq!(j["externalUri"], format!("https://www.virustotal.com/gui/file/{sha}"));
+        assert_eq!(
+            j["resourceName"],
+            "//scrun.local/hosts/h1/containers/c0ffee"
+        );
+        assert_eq!(
+            j["externalUri"],
+            format!("https://www.virustotal.com/gui/file/{sha}")
+        );
         assert_eq!(j["indicator"]["uris"][0], j["externalUri"]);
         assert_eq!(j["eventTime"], "2026-11-26T15:32:08.000Z");
         assert_eq!(j["mitreAttack"]["primaryTechniques"][0], "NATIVE_API");
@@ -412,7 +428,10 @@ mod tests {
         let desc = j["description"].as_str().unwrap();
         assert!(desc.contains("/usr/local/bin/kdevtmpfsi"), "{desc}");
         assert!(desc.contains("lower layer 2"), "{desc}");
-        assert!(desc.contains("malwarebazaar") && desc.contains("CoinMiner.XMRig"), "{desc}");
+        assert!(
+            desc.contains("malwarebazaar") && desc.contains("CoinMiner.XMRig"),
+            "{desc}"
+        );
         assert!(desc.contains("blocked (enforce mode)"), "{desc}");
         assert!(!j["nextSteps"].as_str().unwrap().is_empty());
     }
