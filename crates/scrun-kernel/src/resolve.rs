@@ -503,18 +503,20 @@ impl Walk<'_> {
             }
             let name = cstr(&comp, &self.shown)?;
             if (comp == b"self" || comp == b"thread-self") && self.at_proc_root() {
-                let host = if comp == b"self" {
-                    format!("/proc/{}", self.pid)
-                } else {
-                    format!("/proc/{0}/task/{0}", self.pid)
-                };
-                let fd = open_path_dir(Path::new(&host)).map_err(|e| {
-                    self.comp_err("open host procfs", host.as_bytes(), errno_of(&e))
-                })?;
-                self.stack.push(Entry {
-                    name: comp,
-                    fd: Some(fd),
-                });
+                // Mirror the kernel's layout so '..' behaves: self -> <pid>,
+                // thread-self -> <pid>/task/<tid>.
+                let pid = self.pid;
+                let mut hops = vec![(b"self".to_vec(), format!("/proc/{pid}"))];
+                if comp == b"thread-self" {
+                    hops.push((b"task".to_vec(), format!("/proc/{pid}/task")));
+                    hops.push((comp.clone(), format!("/proc/{pid}/task/{pid}")));
+                }
+                for (name, host) in hops {
+                    let fd = open_path_dir(Path::new(&host)).map_err(|e| {
+                        self.comp_err("open host procfs", host.as_bytes(), errno_of(&e))
+                    })?;
+                    self.stack.push(Entry { name, fd: Some(fd) });
+                }
                 if is_last {
                     return Err(ResolveError::NotExecutable {
                         path: self.path_with(None).display().to_string(),

@@ -13,7 +13,11 @@ pub fn send(pid: i32, signo: i32) -> io::Result<()> {
     // SAFETY: kill(2) takes plain integers and touches no memory of ours; pid > 0 restricts it to
     // exactly one process.
     let rc = unsafe { libc::kill(pid, signo) };
-    if rc == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 /// Own a descriptor that this process inherited by number (e.g. `--ready-fd 5`), so it is closed
