@@ -301,15 +301,44 @@ fn refers_to(pid: i32, needle: &str) -> bool {
     String::from_utf8_lossy(&cmdline).contains(needle) || under("root") || under("cwd")
 }
 
+/// Processes that refer to `needle`, plus all their descendants (a container's processes live in
+/// their own mount namespace, where `/proc/PID/root` no longer names the workdir).
 fn processes_referring_to(needle: &str) -> Vec<i32> {
     let me = std::process::id() as i32;
     let Ok(rd) = fs::read_dir("/proc") else {
         return Vec::new();
     };
-    rd.flatten()
+    let pids: Vec<i32> = rd
+        .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
-        .filter(|&p| p != me && p != 1 && alive(p) && refers_to(p, needle))
-        .collect()
+        .filter(|&p| p != me && p != 1 && alive(p))
+        .collect();
+    let parent = |pid: i32| -> Option<i32> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit(')')
+            .next()?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let parents: Vec<(i32, Option<i32>)> = pids.iter().map(|&p| (p, parent(p))).collect();
+    let mut victims: Vec<i32> = pids
+        .iter()
+        .copied()
+        .filter(|&p| refers_to(p, needle))
+        .collect();
+    let mut i = 0;
+    while i < victims.len() {
+        let v = victims[i];
+        for &(child, pp) in &parents {
+            if pp == Some(v) && !victims.contains(&child) {
+                victims.push(child);
+            }
+        }
+        i += 1;
+    }
+    victims
 }
 
 #[cfg(test)]
@@ -362,6 +391,26 @@ mod tests {
             .current_dir(&path)
             .spawn()
             .expect("sleep");
+        // `sh` lives in the dir; its `sleep` child does not (cwd /) and must die with it.
+        let mut tree = Command::new("sh")
+            .args(["-c", "cd / && sleep 100 & wait"])
+            .current_dir(&path)
+            .spawn()
+            .expect("sh");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let children = format!("/proc/{0}/task/{0}/children", tree.id());
+        let grandchild = loop {
+            let kids = fs::read_to_string(&children).unwrap_or_default();
+            if let Some(k) = kids
+                .split_whitespace()
+                .next()
+                .and_then(|k| k.parse::<i32>().ok())
+            {
+                break k;
+            }
+            assert!(Instant::now() < deadline, "sh never started its sleep");
+            thread::sleep(Duration::from_millis(10));
+        };
         sweep_stale();
         assert!(!path.exists());
         let status =
@@ -369,6 +418,15 @@ mod tests {
         assert!(
             status.is_some_and(|s| !s.success()),
             "sleep in the stale dir was not killed"
+        );
+        let _ = crate::process::wait_until(&mut tree, Instant::now() + Duration::from_secs(5));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(grandchild) && Instant::now() < deadline {
+            thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            !alive(grandchild),
+            "the descendant of a process in the stale dir survived"
         );
     }
 }
