@@ -49,7 +49,7 @@ pub struct GlobalOpts {
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
     /// accepted and ignored (runc compatibility)
-    #[arg(long, global = true, num_args = 0..=1, default_missing_value = "true", hide = true)]
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", hide = true)]
     pub rootless: Option<String>,
     /// accepted and ignored (runc compatibility)
     #[arg(long, global = true, hide = true)]

@@ -352,7 +352,7 @@ mod tests {
     fn full_rewrite() {
         let mut spec = json!({
             "ociVersion": "1.0.2",
-            "process": {"args": ["sh"], "noNewPrivileges": false, "cwd": "/"},
+            "process": {"args": ["sh"], "noNewPrivileges": false, "cwd": "/", "user": {"uid": 0, "gid": 0}},
             "root": {"path": "rootfs"},
             "linux": {"namespaces": [{"type": "pid"}]},
             "x-unknown": {"kept": true}

@@ -75,3 +75,33 @@ impl Executor for TenantExecutor {
         DefaultExecutor {}.validate(spec)
     }
 }
+
+/// The init's executor: libcontainer's default, with runc's wording when the entrypoint cannot be
+/// found (`exec: "x": executable file not found in $PATH`), which Docker maps to exit code 127.
+#[derive(Clone)]
+pub struct InitExecutor;
+
+impl Executor for InitExecutor {
+    fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
+        DefaultExecutor {}.exec(spec)
+    }
+
+    fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
+        DefaultExecutor {}.validate(spec).map_err(|e| match e {
+            ExecutorValidationError::ArgValidationError(msg)
+                if msg.contains("not found in $PATH") =>
+            {
+                let arg0 = spec
+                    .process()
+                    .as_ref()
+                    .and_then(|p| p.args().as_ref())
+                    .and_then(|a| a.first().cloned())
+                    .unwrap_or_default();
+                ExecutorValidationError::ArgValidationError(format!(
+                    "exec: {arg0:?}: executable file not found in $PATH"
+                ))
+            }
+            other => other,
+        })
+    }
+}

@@ -4,11 +4,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::tenant::InitExecutor;
 use anyhow::{Context, Result, bail};
 use libcontainer::container::Container;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::syscall::syscall::SyscallType;
-use libcontainer::workload::default::DefaultExecutor;
 
 use super::{container_dir, ensure_root};
 use crate::cli::GlobalOpts;
@@ -133,7 +133,7 @@ fn build(
     sdir: &ScrunDir,
 ) -> Result<Container> {
     ContainerBuilder::new(a.id.to_string(), SyscallType::default())
-        .with_executor(DefaultExecutor {})
+        .with_executor(InitExecutor)
         .with_pid_file(a.pid_file)?
         .with_console_socket(a.console_socket)
         .with_root_path(root.to_path_buf())?

@@ -65,8 +65,7 @@ mod tests {
                 .actions()
                 .as_ref()
                 .unwrap()
-                .iter()
-                .any(|a| a == "SCMP_ACT_NOTIFY")
+                .contains(&oci_spec::runtime::LinuxSeccompAction::ScmpActNotify)
         );
         assert!(
             v["linux"]["capabilities"]

@@ -82,9 +82,6 @@ impl RateLimitedLog {
     pub fn error(&self, msg: &str) {
         self.write("error", msg);
     }
-    pub fn info(&self, msg: &str) {
-        self.write("info", msg);
-    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,6 @@ pub struct Context {
     pub config: Arc<Config>,
     pub mode: Mode,
     pub sink: Box<dyn Sink>,
-    pub container_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +95,6 @@ impl Context {
             config,
             mode,
             sink: Box::new(MultiSink(sinks)),
-            container_id: meta.id.clone(),
         })
     }
 }
