@@ -33,11 +33,24 @@ impl Docker {
     /// `runtimes.scrun.path` set to `scrun` and used as `--config-file`; otherwise the runtime is
     /// added with `--add-runtime scrun=<scrun>` and an empty config file.
     pub fn start(scrun: &Path, daemon_json: Option<&Path>) -> Result<Docker> {
+        Docker::start_with_env(scrun, daemon_json, |_| Ok(Vec::new()))
+    }
+
+    /// [`Docker::start`], with extra environment variables for dockerd (and so for containerd,
+    /// the shims and the runtime), e.g. `SCRUN_CONFIG`.
+    ///
+    /// `env` runs before dockerd starts and gets the daemon's fresh workdir, so it can write
+    /// files there (a scrun config, feeds) and return the variables naming them.
+    pub fn start_with_env<F>(scrun: &Path, daemon_json: Option<&Path>, env: F) -> Result<Docker>
+    where
+        F: FnOnce(&Workdir) -> Result<Vec<(String, String)>>,
+    {
         let dockerd = require_program("dockerd", "docker.io")?;
         require_program("docker", "docker.io")?;
         let wd = Workdir::new("docker")?;
         let config = wd.join("daemon.json");
         let mut cmd = Command::new(dockerd);
+        cmd.envs(env(&wd)?);
         match daemon_json {
             Some(template) => {
                 let text = fs::read_to_string(template).map_err(io("read", template))?;
@@ -141,6 +154,12 @@ impl Docker {
             }
             thread::sleep(Duration::from_millis(250));
         }
+    }
+
+    /// Start the reaper for this daemon's workdir: a daemon kept in a `static` is never dropped,
+    /// the reaper stops it and cleans up when the test process exits.
+    pub fn guard_with_reaper(&mut self) -> Result<()> {
+        self.wd.guard_with_reaper()
     }
 
     /// The daemon's workdir.
