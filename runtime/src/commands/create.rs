@@ -122,6 +122,7 @@ fn prepare(a: &CreateArgs<'_>, global: &GlobalOpts, root: &Path, sdir: &ScrunDir
         rootfs_dev,
     };
     sdir.save_meta(&meta)?;
+    crate::supervisor::precheck_entrypoint(sdir, &spec)?;
     crate::supervisor::spawn(sdir).context("cannot start the exec supervisor")?;
     Ok(())
 }

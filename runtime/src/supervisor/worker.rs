@@ -2,7 +2,6 @@
 //! (bounded, `process_vm_readv`), re-check the notification id, resolve the target inside the
 //! container's root, let the engine decide, write the finding, answer — all on this thread.
 
-use std::collections::BTreeMap;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -210,11 +209,13 @@ fn handle(
     let argv =
         match memory::read_string_array(pid, call.argv_ptr, call.compat32, MAX_ARGS, MAX_ARG_BYTES)
         {
-            Ok(a) => a,
+            Ok(a) => (a.items, a.truncated),
             Err(e) => return mem_errno(&e).map_or(Answer::None, Answer::Errno),
         };
     let env = if ctx.config.findings.include_env {
-        memory::read_string_array(pid, call.envp_ptr, call.compat32, MAX_ENV, MAX_ENV_BYTES).ok()
+        memory::read_string_array(pid, call.envp_ptr, call.compat32, MAX_ENV, MAX_ENV_BYTES)
+            .ok()
+            .map(|e| (e.items, e.truncated))
     } else {
         None
     };
@@ -258,6 +259,38 @@ fn handle(
             };
         }
     };
+    let decision = decide(
+        ctx,
+        &shared.log,
+        pid,
+        &path,
+        argv,
+        env,
+        if matches!(call.kind, scrun_kernel::notify::ExecKind::Execve) {
+            "execve"
+        } else {
+            "execveat"
+        },
+        &resolved,
+    );
+    match decision.verdict {
+        Verdict::Allow => Answer::Continue,
+        Verdict::Block => Answer::Errno(libc::EPERM),
+    }
+}
+
+/// Provenance, hash, feeds, policy and the finding for one resolved exec target.
+#[allow(clippy::too_many_arguments)]
+pub fn decide(
+    ctx: &Context,
+    log: &super::RateLimitedLog,
+    pid: u32,
+    path: &[u8],
+    argv: (Vec<Vec<u8>>, bool),
+    env: Option<(Vec<Vec<u8>>, bool)>,
+    syscall: &str,
+    resolved: &resolve::Resolved,
+) -> Decision {
     use std::os::unix::fs::MetadataExt;
     let target = Target {
         path: resolved.path.clone(),
@@ -270,12 +303,12 @@ fn handle(
         ppid: 0,
         name: String::new(),
         binary_path: Some(resolved.path.display().to_string()),
-        args: argv.items.iter().map(|a| lossy(a)).collect(),
-        args_truncated: argv.truncated,
+        args: argv.0.iter().map(|a| lossy(a)).collect(),
+        args_truncated: argv.1,
     };
     let (env, env_truncated) = match env {
-        Some(e) => (
-            e.items
+        Some((items, truncated)) => (
+            items
                 .iter()
                 .map(|kv| {
                     let s = lossy(kv);
@@ -285,23 +318,23 @@ fn handle(
                     }
                 })
                 .collect(),
-            e.truncated,
+            truncated,
         ),
         None => (Vec::new(), false),
     };
     let mut event = ExecEvent {
         time: chrono::Utc::now(),
-        syscall: format!("{:?}", call.kind).to_lowercase(),
+        syscall: syscall.to_string(),
         process,
         env,
         env_truncated,
         parent: None,
-        requested_path: lossy(&path),
+        requested_path: lossy(path),
         target,
     };
     let mut decision: Decision = ctx.engine.evaluate(&event, &resolved.file, &resolved.meta);
     if let Some(err) = &decision.error {
-        shared.log.warn(&format!(
+        log.warn(&format!(
             "exec of {} in pid {pid}: {err}",
             event.requested_path
         ));
@@ -309,23 +342,19 @@ fn handle(
     if decision.finding.is_some() {
         // Only now pay for /proc reads: the finding names the process and its parent.
         enrich(&mut event, pid);
-        decision.finding = Some(scrun_detect::report::render(
+        let finding = scrun_detect::report::render(
             &event,
             &decision,
             ctx.engine.identity(),
             &ctx.config,
             ctx.mode,
-        ));
-        if let Some(f) = &decision.finding {
-            if let Err(e) = ctx.sink.emit(f) {
-                shared.log.error(&format!("cannot write finding: {e}"));
-            }
+        );
+        if let Err(e) = ctx.sink.emit(&finding) {
+            log.error(&format!("cannot write finding: {e}"));
         }
+        decision.finding = Some(finding);
     }
-    match decision.verdict {
-        Verdict::Allow => Answer::Continue,
-        Verdict::Block => Answer::Errno(libc::EPERM),
-    }
+    decision
 }
 
 fn enrich(event: &mut ExecEvent, pid: u32) {
@@ -348,5 +377,4 @@ fn enrich(event: &mut ExecEvent, pid: u32) {
             args_truncated: false,
         });
     }
-    let _ = BTreeMap::<String, String>::new();
 }
