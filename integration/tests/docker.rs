@@ -135,6 +135,40 @@ fn missing_entrypoint_exits_127() {
     assert_eq!(code, 127);
 }
 
+/// A file the kernel refuses to execute (ENOEXEC) is reported, not handed to /bin/sh as a script
+/// (execvp's fallback): same stderr and exit code as runc.
+#[test]
+fn unexecutable_entrypoint_is_not_run_by_a_shell() {
+    let d = docker();
+    let layers = vec![vec![image::FileEntry {
+        path: "/opt/garbage".into(),
+        bytes: b"\x7fELFnot really an elf\n".to_vec(),
+        mode: 0o755,
+    }]];
+    let cfg = image::ImageConfig {
+        entrypoint: vec![],
+        cmd: vec!["sh".into()],
+    };
+    let img = image::build_image(d.workdir().path(), "scrun-test/garbage:1", &cfg, &layers)
+        .expect("build image");
+    d.load(&img).expect("docker load");
+    let obs = differential("docker run of an ENOEXEC entrypoint", |rt| {
+        let out = d
+            .docker(&[
+                "run",
+                "--rm",
+                "--runtime",
+                rt.name,
+                &img.name,
+                "/opt/garbage",
+            ])
+            .expect("docker run");
+        (exit_code(&out.status), stderr(&out).trim().to_string())
+    });
+    assert_eq!(obs.0, 1, "{obs:?}");
+    assert!(obs.1.contains("exec format error"), "{obs:?}");
+}
+
 #[test]
 fn detached_exec_with_env_user_workdir_then_stop_and_rm() {
     let obs = differential("docker run -d, exec, stop, rm", |rt| {

@@ -68,12 +68,62 @@ impl Executor for TenantExecutor {
             libcontainer::capabilities::drop_privileges(caps, &*syscall)
                 .map_err(|e| fail(format!("cannot restore the exec's capabilities: {e}")))?;
         }
-        DefaultExecutor {}.exec(spec)
+        exec_workload(spec)
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
         DefaultExecutor {}.validate(spec)
     }
+}
+
+/// Exec the process's args the way runc does: a PATH search for a bare name, then one `execv`.
+/// Unlike `execvp`, a file the kernel refuses (ENOEXEC) is never handed to `/bin/sh`, and a failure
+/// is reported on the process's stderr as `exec <path>: <error>` (after `start` nobody else can).
+fn exec_workload(spec: &Spec) -> Result<(), ExecutorError> {
+    use std::ffi::CString;
+    use std::os::unix::fs::PermissionsExt;
+    let args = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.args().as_ref())
+        .filter(|a| !a.is_empty())
+        .ok_or(ExecutorError::InvalidArg)?;
+    let arg0 = &args[0];
+    let path = if arg0.contains('/') {
+        std::path::PathBuf::from(arg0)
+    } else {
+        let search = std::env::var("PATH").unwrap_or_default();
+        search
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| std::path::Path::new(d).join(arg0))
+            .find(|p| {
+                std::fs::metadata(p)
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+            .ok_or_else(|| {
+                fail(format!(
+                    "exec: {arg0:?}: executable file not found in $PATH"
+                ))
+            })?
+    };
+    let cpath =
+        CString::new(path.as_os_str().as_encoded_bytes()).map_err(|_| ExecutorError::InvalidArg)?;
+    let cargs: Vec<CString> = args
+        .iter()
+        .map(|a| CString::new(a.as_bytes()).map_err(|_| ExecutorError::InvalidArg))
+        .collect::<Result<_, _>>()?;
+    let err = nix::unistd::execv(&cpath, &cargs).unwrap_err();
+    let desc = err.desc();
+    let msg = format!(
+        "exec {}: {}{}",
+        path.display(),
+        desc[..1].to_lowercase(),
+        &desc[1..]
+    );
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{msg}");
+    Err(fail(msg))
 }
 
 /// The init's executor: libcontainer's default, with runc's wording when the entrypoint cannot be
@@ -83,7 +133,11 @@ pub struct InitExecutor;
 
 impl Executor for InitExecutor {
     fn exec(&self, spec: &Spec) -> Result<(), ExecutorError> {
-        DefaultExecutor {}.exec(spec)
+        let err = exec_workload(spec);
+        // runc's init exits 1 when the entrypoint cannot be executed (the message is already on
+        // the container's stderr); libcontainer's would exit 255.
+        #[allow(clippy::exit)]
+        std::process::exit(if err.is_err() { 1 } else { 0 })
     }
 
     fn validate(&self, spec: &Spec) -> Result<(), ExecutorValidationError> {
