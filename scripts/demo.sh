@@ -42,7 +42,7 @@ SCRUN_CONFIG="$D/scrun.toml" dockerd --data-root "$D/data" --exec-root "$D/exec"
 export DOCKER_HOST="unix://$SOCK"
 for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
 docker info >/dev/null || { cat "$D/dockerd.log"; exit 1; }
-docker import -q -c 'CMD ["sh"]' "$D/rootfs.tar" scrun-demo/app:1 >/dev/null
+docker import -c 'CMD ["sh"]' "$D/rootfs.tar" scrun-demo/app:1 >/dev/null
 
 echo "== audit mode: the built-in malicious binary runs, and a finding is written"
 docker run --rm --runtime=scrun scrun-demo/app:1 sh -c 'cryptominer echo "cryptominer ran"; cp /bin/busybox /tmp/dropped; /tmp/dropped true' || true

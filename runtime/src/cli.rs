@@ -159,6 +159,9 @@ pub struct Supervise {
     /// fd number of the readiness pipe
     #[arg(long)]
     pub ready_fd: Option<i32>,
+    /// run as the worker that answers notifications (the default role is the keeper)
+    #[arg(long)]
+    pub worker: bool,
 }
 
 impl GlobalOpts {

@@ -50,6 +50,12 @@ impl ScrunDir {
     pub fn supervisor_pid(&self) -> PathBuf {
         self.path.join("sup.pid")
     }
+    pub fn worker_socket(&self) -> PathBuf {
+        self.path.join("worker.sock")
+    }
+    pub fn worker_pid(&self) -> PathBuf {
+        self.path.join("worker.pid")
+    }
     pub fn supervisor_log(&self) -> PathBuf {
         self.path.join("supervisor.log")
     }

@@ -25,8 +25,17 @@ pub fn describe(sdir: &ScrunDir) -> Option<String> {
     let pid = fs::read_to_string(sdir.supervisor_pid())
         .ok()
         .and_then(|p| p.trim().parse::<i32>().ok());
+    let worker = fs::read_to_string(sdir.worker_pid())
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+        .filter(|w| alive(*w));
     Some(match pid {
-        Some(p) if alive(p) => format!("running (pid {p})"),
+        Some(p) if alive(p) => match worker {
+            Some(w) => format!("{status} (keeper pid {p}, worker pid {w})"),
+            None => {
+                format!("{status} (keeper pid {p}, worker down: execs wait until it is restarted)")
+            }
+        },
         Some(p) if status.starts_with("exited") => format!("{status} (pid {p})"),
         Some(p) => format!("dead (pid {p}): execs in this container fail with ENOSYS"),
         None => "not started".to_string(),

@@ -1,12 +1,21 @@
-//! The per-container exec supervisor.
+//! The per-container exec supervisor: a keeper and a worker.
 //!
 //! `create` starts one supervisor per container (`scrun supervise <dir>`), fully detached: its own
 //! session, stdio on /dev/null, no inherited fds (a child holding the caller's pipes would keep
-//! `docker run` from ever seeing EOF). It listens on the container's `listenerPath` socket, gets the
-//! seccomp listener fd of the init (from libcontainer) and of every exec'd process (from scrun's
-//! tenant executor), and answers each fd's notifications on its own thread — the thread that
-//! received a notification answers it (a cross-CPU hand-off costs tens of µs per exec on this kind
-//! of VM, perf note §3). It exits when the container's last listener hangs up, or on `delete`.
+//! `docker run` from ever seeing EOF).
+//!
+//! - The **keeper** listens on the container's `listenerPath` socket, receives the seccomp listener
+//!   fd of the init (from libcontainer) and of every exec'd process (from scrun's tenant executor),
+//!   holds every one of them, and forwards a copy to the worker. It does nothing per exec, so it has
+//!   little that can fail. If the worker dies, the keeper starts a new one and hands it every live
+//!   listener again: while no worker runs, trapped execs wait (fail closed), they are never allowed
+//!   unchecked and the container need not be recreated. If the keeper itself dies, the kernel fails
+//!   every trapped exec with ENOSYS (also fail closed); `scrun state` shows either loss.
+//! - The **worker** (`--worker`) answers each listener's notifications on its own thread — the thread
+//!   that received a notification answers it (a cross-CPU hand-off costs tens of µs per exec on this
+//!   kind of VM, perf note §3).
+//!
+//! Both exit when the container's last listener hangs up, or on `delete`.
 
 pub mod health;
 mod ratelimit;
@@ -53,6 +62,11 @@ pub fn load_policy() -> Result<Policy> {
 
 /// Start the container's supervisor and wait until it listens (or says why it cannot).
 pub fn spawn(sdir: &ScrunDir) -> Result<()> {
+    spawn_role(sdir, false).map(|_| ())
+}
+
+/// Start a keeper (`worker == false`) or a worker, and wait for its readiness line.
+fn spawn_role(sdir: &ScrunDir, worker: bool) -> Result<std::process::Child> {
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
     // dup() gives a descriptor without O_CLOEXEC: the one the supervisor inherits.
     let child_wr = nix::unistd::dup(wr.as_raw_fd()).context("dup")?;
@@ -62,8 +76,11 @@ pub fn spawn(sdir: &ScrunDir) -> Result<()> {
     cmd.arg("supervise")
         .arg(&sdir.path)
         .arg("--ready-fd")
-        .arg(child_wr.0.to_string())
-        .stdin(Stdio::null())
+        .arg(child_wr.0.to_string());
+    if worker {
+        cmd.arg("--worker");
+    }
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0)
@@ -111,7 +128,7 @@ pub fn spawn(sdir: &ScrunDir) -> Result<()> {
         }
     }
     match msg.trim() {
-        "ok" => Ok(()),
+        "ok" => Ok(child),
         "" => bail!(
             "the supervisor exited before it was ready; see {}",
             sdir.supervisor_log().display()
@@ -176,7 +193,9 @@ pub struct Shared {
 
 pub fn run(a: Supervise) -> Result<()> {
     let ready = a.ready_fd.unwrap_or(-1);
-    let _ = nix::unistd::setsid();
+    if !a.worker {
+        let _ = nix::unistd::setsid();
+    }
     close_inherited_fds(ready);
     let sdir = ScrunDir {
         path: a.dir.clone(),
@@ -188,9 +207,13 @@ pub fn run(a: Supervise) -> Result<()> {
                 .map(fs::File::from)
         })
         .flatten();
-    let result = setup(&sdir);
-    let shared = match result {
-        Ok(s) => s,
+    let result = if a.worker {
+        worker_setup(&sdir)
+    } else {
+        keeper_setup(&sdir)
+    };
+    let role = match result {
+        Ok(r) => r,
         Err(e) => {
             if let Some(p) = ready_pipe.as_mut() {
                 let _ = writeln!(p, "{e:#}");
@@ -198,21 +221,36 @@ pub fn run(a: Supervise) -> Result<()> {
             return Err(e);
         }
     };
-    let socket = scrun_kernel::listener::ListenerSocket::bind(&sdir.socket())
-        .with_context(|| format!("cannot listen on {}", sdir.socket().display()))?;
-    fs::write(sdir.supervisor_pid(), std::process::id().to_string())?;
-    health::mark(&sdir, "running");
     if let Some(mut p) = ready_pipe.take() {
         let _ = p.write_all(b"ok\n");
     }
-    let shared = Arc::new(shared);
+    match role {
+        Role::Worker(shared, socket) => worker_loop(Arc::new(shared), socket),
+        Role::Keeper(keeper) => keeper.run(),
+    }
+}
+
+enum Role {
+    Worker(Shared, scrun_kernel::listener::ListenerSocket),
+    Keeper(Keeper),
+}
+
+fn worker_setup(sdir: &ScrunDir) -> Result<Role> {
+    let shared = setup(sdir)?;
+    let socket = scrun_kernel::listener::ListenerSocket::bind(&sdir.worker_socket())
+        .with_context(|| format!("cannot listen on {}", sdir.worker_socket().display()))?;
+    fs::write(sdir.worker_pid(), std::process::id().to_string())?;
+    Ok(Role::Worker(shared, socket))
+}
+
+fn worker_loop(shared: Arc<Shared>, socket: scrun_kernel::listener::ListenerSocket) -> Result<()> {
     loop {
         let stream = match socket.accept() {
             Ok(s) => s,
             Err(e) => {
                 shared
                     .log
-                    .warn(&format!("accept on {}: {e}", sdir.socket().display()));
+                    .warn(&format!("accept on {}: {e}", socket.path().display()));
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
@@ -223,13 +261,173 @@ pub fn run(a: Supervise) -> Result<()> {
             worker::serve_connection(&shared, stream);
             let left = shared.active.fetch_sub(1, Ordering::SeqCst) - 1;
             if left == 0 && shared.init_seen.load(Ordering::SeqCst) {
-                health::mark(&shared.sdir, "exited: the container's last process is gone");
-                let _ = fs::remove_file(shared.sdir.socket());
+                let _ = fs::remove_file(shared.sdir.worker_socket());
                 #[allow(clippy::exit)]
                 // the accept loop blocks the main thread; this is the end of the process
                 std::process::exit(0);
             }
         });
+    }
+}
+
+/// One listener the keeper holds: the process state it came with and the fd.
+struct Held {
+    state: Vec<u8>,
+    fd: std::os::fd::OwnedFd,
+}
+
+struct Keeper {
+    sdir: ScrunDir,
+    socket: scrun_kernel::listener::ListenerSocket,
+    worker: std::process::Child,
+    held: Vec<Held>,
+    init_seen: bool,
+    restarts: u32,
+    log: RateLimitedLog,
+}
+
+fn keeper_setup(sdir: &ScrunDir) -> Result<Role> {
+    // The worker validates the configuration and feeds; its failure is create's failure.
+    let worker = spawn_role(sdir, true)?;
+    let socket = scrun_kernel::listener::ListenerSocket::bind(&sdir.socket())
+        .with_context(|| format!("cannot listen on {}", sdir.socket().display()))?;
+    fs::write(sdir.supervisor_pid(), std::process::id().to_string())?;
+    health::mark(sdir, "running");
+    Ok(Role::Keeper(Keeper {
+        sdir: sdir.clone(),
+        socket,
+        worker,
+        held: Vec::new(),
+        init_seen: false,
+        restarts: 0,
+        log: RateLimitedLog::open(&sdir.supervisor_log()),
+    }))
+}
+
+impl Keeper {
+    fn forward(&self, h: &Held) -> std::io::Result<()> {
+        use std::os::fd::AsFd;
+        scrun_kernel::listener::send_process_state_to(
+            &self.sdir.worker_socket(),
+            &h.state,
+            h.fd.as_fd(),
+        )
+    }
+
+    fn accept_one(&mut self) {
+        let Ok(stream) = self.socket.accept() else {
+            return;
+        };
+        let (state, fds) = match scrun_kernel::listener::receive_process_state(&stream, 64 * 1024) {
+            Ok(v) => v,
+            Err(e) => {
+                self.log.warn(&format!("bad listener message: {e}"));
+                return;
+            }
+        };
+        let fd = match scrun_kernel::listener::pick_seccomp_fd(&state, fds) {
+            Ok(fd) => fd,
+            Err(e) => {
+                self.log
+                    .warn(&format!("listener message without a seccomp fd: {e}"));
+                return;
+            }
+        };
+        if worker::is_init_state(&state) {
+            self.init_seen = true;
+        }
+        let h = Held { state, fd };
+        if let Err(e) = self.forward(&h) {
+            // The restart path hands it over again; until then the execs wait.
+            self.log
+                .warn(&format!("cannot hand a listener to the worker: {e}"));
+        }
+        self.held.push(h);
+    }
+
+    fn restart_worker(&mut self, why: &str) {
+        self.restarts += 1;
+        self.log.error(&format!(
+            "exec supervision worker {why}; restarting it (restart {})",
+            self.restarts
+        ));
+        health::mark(
+            &self.sdir,
+            &format!(
+                "running; worker restarted {} time(s), last: {why}",
+                self.restarts
+            ),
+        );
+        loop {
+            match spawn_role(&self.sdir, true) {
+                Ok(child) => {
+                    self.worker = child;
+                    break;
+                }
+                Err(e) => {
+                    self.log.error(&format!("cannot restart the worker: {e:#}"));
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+        for h in &self.held {
+            if let Err(e) = self.forward(h) {
+                self.log
+                    .error(&format!("cannot hand a listener to the new worker: {e}"));
+            }
+        }
+    }
+
+    fn run(mut self) -> Result<()> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        loop {
+            let (sock_ready, hung): (bool, Vec<usize>) = {
+                let mut fds = vec![PollFd::new(
+                    self.socket.as_listener().as_fd(),
+                    PollFlags::POLLIN,
+                )];
+                // Events 0: poll reports only POLLHUP (no task uses the filter any more).
+                fds.extend(
+                    self.held
+                        .iter()
+                        .map(|h| PollFd::new(h.fd.as_fd(), PollFlags::empty())),
+                );
+                let _ = poll(&mut fds, PollTimeout::from(200u16));
+                let ready = fds[0]
+                    .revents()
+                    .is_some_and(|r| r.contains(PollFlags::POLLIN));
+                let hung = fds[1..]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| {
+                        f.revents()
+                            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                (ready, hung)
+            };
+            for i in hung.into_iter().rev() {
+                self.held.remove(i);
+            }
+            if sock_ready {
+                self.accept_one();
+            }
+            match self.worker.try_wait() {
+                Ok(Some(status)) if !(self.init_seen && self.held.is_empty()) => {
+                    self.restart_worker(&format!("exited ({status})"));
+                }
+                _ => {}
+            }
+            if self.init_seen && self.held.is_empty() {
+                health::mark(&self.sdir, "exited: the container's last process is gone");
+                let _ = self.worker.kill();
+                let _ = self.worker.wait();
+                let _ = fs::remove_file(self.sdir.socket());
+                return Ok(());
+            }
+        }
     }
 }
 

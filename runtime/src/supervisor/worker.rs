@@ -98,6 +98,18 @@ impl Context {
     }
 }
 
+/// Whether a listener message is the container init's (libcontainer sends status "creating").
+pub fn is_init_state(state: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(state)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/state/status")
+                .and_then(|s| s.as_str())
+                .map(|s| s == "creating")
+        })
+        .unwrap_or(false)
+}
+
 /// One connection on the listener socket: the OCI container process state plus the listener fd.
 pub fn serve_connection(shared: &Shared, stream: UnixStream) {
     let (state, fds) = match scrun_kernel::listener::receive_process_state(&stream, 64 * 1024) {
@@ -117,15 +129,7 @@ pub fn serve_connection(shared: &Shared, stream: UnixStream) {
             return;
         }
     };
-    let is_init = serde_json::from_slice::<serde_json::Value>(&state)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/state/status")
-                .and_then(|s| s.as_str())
-                .map(|s| s == "creating")
-        })
-        .unwrap_or(false);
-    if is_init {
+    if is_init_state(&state) {
         shared.init_seen.store(true, Ordering::SeqCst);
     }
     serve_listener(shared, Listener::new(fd));
