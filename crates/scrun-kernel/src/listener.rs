@@ -209,3 +209,99 @@ pub fn send_process_state_to(path: &Path, json: &[u8], fd: BorrowedFd<'_>) -> io
     send_process_state(&stream, json, fd)?;
     stream.shutdown(std::net::Shutdown::Write)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn socket_is_private_and_replaces_only_stale_sockets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notify.sock");
+        let first = ListenerSocket::bind(&path).expect("bind");
+        let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        drop(first);
+        // The stale socket file is still there; binding again replaces it.
+        let again = ListenerSocket::bind(&path).expect("rebind over stale socket");
+        assert_eq!(again.path(), path);
+        let file = dir.path().join("regular");
+        std::fs::write(&file, b"keep me").expect("write");
+        let err = ListenerSocket::bind(&file).expect_err("must not delete a regular file");
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&file).expect("still there"), b"keep me");
+    }
+
+    #[test]
+    fn round_trip_over_a_path_with_a_large_state() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("l.sock");
+        let sock = ListenerSocket::bind(&path).expect("bind");
+        // Bigger than the first recvmsg buffer, so the read-to-EOF part is exercised.
+        let pad = "x".repeat(100_000);
+        let json = format!(r#"{{"fds":["other","seccompFd"],"metadata":"{pad}"}}"#);
+        let marker = tempfile::tempfile().expect("tempfile");
+        let sender = {
+            let (path, json) = (path.clone(), json.clone());
+            let fd = marker.try_clone().expect("dup");
+            std::thread::spawn(move || send_process_state_to(&path, json.as_bytes(), fd.as_fd()))
+        };
+        let stream = sock.accept().expect("accept");
+        let (state, fds) = receive_process_state(&stream, 1 << 20).expect("receive");
+        sender.join().expect("join").expect("send");
+        assert_eq!(state, json.as_bytes());
+        assert_eq!(fds.len(), 1);
+        // One fd for two names: the seccompFd index (1) is missing.
+        let err = pick_seccomp_fd(&state, fds).expect_err("index 1 of 1 fd");
+        assert!(matches!(
+            err,
+            ListenerError::MissingFd {
+                index: 1,
+                received: 1
+            }
+        ));
+    }
+
+    #[test]
+    fn picks_seccomp_fd_and_bounds_the_state() {
+        let (a, b) = UnixStream::pair().expect("pair");
+        let f1 = tempfile::tempfile().expect("tempfile");
+        let json = br#"{"fds":["seccompFd"]}"#;
+        send_process_state(&a, json, f1.as_fd()).expect("send");
+        drop(a);
+        let (state, fds) = receive_process_state(&b, 4096).expect("receive");
+        let fd = pick_seccomp_fd(&state, fds).expect("pick");
+        // The received fd is the same open file.
+        let st1 = File::from(fd).metadata().expect("stat received");
+        let st0 = f1.metadata().expect("stat original");
+        assert_eq!((st1.dev(), st1.ino()), (st0.dev(), st0.ino()));
+
+        let (a, b) = UnixStream::pair().expect("pair");
+        send_process_state(&a, &[b'{'; 200], f1.as_fd()).expect("send");
+        drop(a);
+        assert!(matches!(
+            receive_process_state(&b, 100),
+            Err(ListenerError::TooLarge { max: 100 })
+        ));
+
+        assert!(matches!(
+            pick_seccomp_fd(br#"{"fds":["x"]}"#, Vec::new()),
+            Err(ListenerError::NoSeccompFd)
+        ));
+        assert!(matches!(
+            pick_seccomp_fd(b"not json", Vec::new()),
+            Err(ListenerError::BadJson(_))
+        ));
+
+        let (a, b) = UnixStream::pair().expect("pair");
+        drop(a);
+        assert!(matches!(
+            receive_process_state(&b, 100),
+            Err(ListenerError::Empty)
+        ));
+    }
+
+    use std::fs::File;
+    use std::os::unix::fs::MetadataExt;
+}
