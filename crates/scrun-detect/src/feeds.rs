@@ -65,7 +65,8 @@ impl FeedSpec {
         }
     }
 
-    fn feed_name(&self) -> String {
+    /// The name reported in findings: `name`, else the file stem.
+    pub fn feed_name(&self) -> String {
         self.name.clone().unwrap_or_else(|| {
             self.path
                 .file_stem()
@@ -211,6 +212,66 @@ impl Intel for FeedSet {
             feed: self.names.get(e.feed as usize).cloned().unwrap_or_default(),
             label: e.label.as_deref().map(str::to_owned),
         })
+    }
+}
+
+/// One entry of a feed, as streamed by [`parse_feed`].
+#[derive(Debug)]
+pub struct FeedRow<'a> {
+    /// 1-based line number.
+    pub line: u64,
+    /// Bytes of the file consumed so far, this line included.
+    pub offset: u64,
+    /// The digest.
+    pub sha256: [u8; 32],
+    /// The entry's label, else the spec's default label.
+    pub label: Option<&'a str>,
+}
+
+/// Streams one feed's entries with the parsers [`FeedSet::load`] uses (same formats, same
+/// errors naming file and line), without holding the file in memory. Used by the compiled index.
+pub fn parse_feed(spec: &FeedSpec, row: &mut dyn FnMut(FeedRow<'_>)) -> Result<(), FeedError> {
+    let read_err = |source| FeedError::Read {
+        path: spec.path.clone(),
+        source,
+    };
+    let format = match spec.format {
+        FeedFormat::Auto => detect_format(&spec.path).map_err(read_err)?,
+        f => f,
+    };
+    let mut reader =
+        BufReader::with_capacity(1 << 16, std::fs::File::open(&spec.path).map_err(read_err)?);
+    let mut buf = String::new();
+    let (mut line, mut offset) = (0u64, 0u64);
+    loop {
+        buf.clear();
+        let n = reader.read_line(&mut buf).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                malformed(spec, line as usize + 1, "not valid UTF-8".into())
+            } else {
+                read_err(e)
+            }
+        })?;
+        if n == 0 {
+            return Ok(());
+        }
+        line += 1;
+        offset += n as u64;
+        let text = buf.strip_suffix('\n').unwrap_or(&buf);
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        let parsed = match format {
+            FeedFormat::MalwarebazaarCsv => parse_csv_line(text),
+            _ => parse_list_line(text),
+        }
+        .map_err(|reason| malformed(spec, line as usize, reason))?;
+        if let Some((sha256, label)) = parsed {
+            row(FeedRow {
+                line,
+                offset,
+                sha256,
+                label: label.as_deref().or(spec.label.as_deref()),
+            });
+        }
     }
 }
 

@@ -1,9 +1,10 @@
 #![doc = include_str!("../README.md")]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod engine;
 pub mod feeds;
 pub mod hash;
+pub mod index;
 pub mod layers;
 pub mod policy;
 pub mod provenance;
