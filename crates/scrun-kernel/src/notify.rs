@@ -236,7 +236,8 @@ impl Listener {
         ioctl::id_valid(self.0.as_fd(), id).is_ok()
     }
 
-    /// Lets the syscall run (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`).
+    /// Lets the syscall run (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`). The kernel re-reads the
+    /// path from the target's memory, so an allow is best-effort (TOCTOU); denials are exact.
     pub fn respond_continue(&self, id: u64) -> Result<(), NotifyError> {
         self.send(id, 0, libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32)
     }
