@@ -24,6 +24,9 @@ const IMAGE: &str = "scrun-test/detect:1";
 const EVIL: &str = "/usr/local/bin/busybox-evil";
 const TOOL: &str = "/usr/local/bin/busybox-tool";
 const EVIL_DATA: &str = "/opt/evil.dat";
+const EVIL_SCRIPT: &str = "/opt/evil-script.sh";
+const DYN_EVIL: &str = "/usr/local/bin/dyn-evil";
+const LOADER: &str = "/lib64/ld-linux-x86-64.so.2";
 const FEED_LABEL: &str = "Scrun.Test.Evil";
 
 const BUILT_IN_MALICIOUS: &str = "Execution: Built in Malicious Binary Executed";
@@ -36,6 +39,8 @@ struct Env {
     docker: Docker,
     findings: PathBuf,
     evil_sha: String,
+    script_sha: String,
+    dyn_sha: String,
     busybox_sha: String,
     busybox: Vec<u8>,
 }
@@ -65,6 +70,22 @@ fn setup() -> Result<Env, Error> {
     let evil = marked("SCRUN-TEST-EVIL-MARKER");
     let tool = marked("SCRUN-TEST-BENIGN-TOOL");
     let evil_sha = image::sha256_hex(&evil);
+    let script = b"#!/bin/sh\necho script-ran\n# SCRUN-TEST-EVIL-SCRIPT\n".to_vec();
+    let script_sha = image::sha256_hex(&script);
+    // A dynamically linked program (the host's `true`, marked) with its loader and libc, to run
+    // through the loader directly.
+    let read = |p: &str| {
+        fs::read(p).map_err(|source| Error::Io {
+            op: "read",
+            path: p.into(),
+            source,
+        })
+    };
+    let mut dyn_evil = read("/usr/bin/true")?;
+    dyn_evil.extend_from_slice(b"\nSCRUN-TEST-DYN-EVIL\n");
+    let dyn_sha = image::sha256_hex(&dyn_evil);
+    let loader = read(LOADER)?;
+    let libc = read("/lib/x86_64-linux-gnu/libc.so.6")?;
     let busybox = busybox_bytes();
     let busybox_sha = image::sha256_hex(&busybox);
     let mut findings = PathBuf::new();
@@ -81,7 +102,12 @@ fn setup() -> Result<Env, Error> {
                 source,
             })
         };
-        write(&feed, format!("# test feed\n{evil_sha} {FEED_LABEL}\n"))?;
+        write(
+            &feed,
+            format!(
+                "# test feed\n{evil_sha} {FEED_LABEL}\n{script_sha} {FEED_LABEL}\n{dyn_sha} {FEED_LABEL}\n"
+            ),
+        )?;
         write(
             &config,
             format!(
@@ -114,6 +140,26 @@ fn setup() -> Result<Env, Error> {
             bytes: evil,
             mode: 0o644,
         },
+        FileEntry {
+            path: EVIL_SCRIPT.into(),
+            bytes: script,
+            mode: 0o755,
+        },
+        FileEntry {
+            path: DYN_EVIL.into(),
+            bytes: dyn_evil,
+            mode: 0o755,
+        },
+        FileEntry {
+            path: LOADER.into(),
+            bytes: loader,
+            mode: 0o755,
+        },
+        FileEntry {
+            path: "/lib/x86_64-linux-gnu/libc.so.6".into(),
+            bytes: libc,
+            mode: 0o755,
+        },
     ];
     let cfg = ImageConfig {
         entrypoint: vec![],
@@ -125,6 +171,8 @@ fn setup() -> Result<Env, Error> {
         docker,
         findings,
         evil_sha,
+        script_sha,
+        dyn_sha,
         busybox_sha,
         busybox,
     })
@@ -588,5 +636,72 @@ fn benign_workload_has_no_findings() {
         all.is_empty(),
         "benign workload: findings\n{}",
         pretty(&all)
+    );
+}
+
+#[test]
+fn shebang_script_names_the_interpreter_and_the_script() {
+    let e = env();
+    let (out, c) = run(&[], &[EVIL_SCRIPT]);
+    assert_eq!(stdout(&out), "script-ran\n", "stderr: {}", stderr(&out));
+    let f = c.single_finding();
+    assert_eq!(s(&f, "/category"), BUILT_IN_MALICIOUS, "{f}");
+    assert_eq!(s(&f, "/processes/0/binary/path"), "/bin/sh", "{f}");
+    assert_eq!(s(&f, "/processes/0/script/path"), EVIL_SCRIPT, "{f}");
+    assert_eq!(s(&f, "/processes/0/script/sha256"), e.script_sha, "{f}");
+    // Enforce: the script is not run.
+    let (out, c) = run(
+        &["--label", "scrun.mode=enforce"],
+        &sh(&format!("{EVIL_SCRIPT}; echo rc=$?")),
+    );
+    assert!(
+        !stdout(&out).contains("script-ran") && stdout(&out).contains("rc=126"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        s(&c.single_finding(), "/sourceProperties/scrun_action"),
+        "BLOCKED"
+    );
+}
+
+#[test]
+fn script_run_by_a_shell_is_attributed() {
+    let e = env();
+    let (out, c) = run(&[], &["sh", EVIL_SCRIPT]);
+    assert_eq!(stdout(&out), "script-ran\n", "stderr: {}", stderr(&out));
+    let f = c.single_finding();
+    assert_eq!(s(&f, "/processes/0/script/path"), EVIL_SCRIPT, "{f}");
+    assert_eq!(s(&f, "/processes/0/script/sha256"), e.script_sha, "{f}");
+}
+
+#[test]
+fn loader_run_directly_is_checked_on_the_real_target() {
+    let e = env();
+    let (out, c) = run(&[], &sh(&format!("{LOADER} {DYN_EVIL}; echo rc=$?")));
+    assert!(
+        stdout(&out).contains("rc=0"),
+        "stdout {} stderr {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let f = c.single_finding();
+    assert_eq!(s(&f, "/category"), BUILT_IN_MALICIOUS, "{f}");
+    assert_eq!(s(&f, "/processes/0/binary/path"), DYN_EVIL, "{f}");
+    assert_eq!(s(&f, "/processes/0/binary/sha256"), e.dyn_sha, "{f}");
+    assert_eq!(s(&f, "/sourceProperties/scrun_loader"), LOADER, "{f}");
+    let (out, c) = run(
+        &["--label", "scrun.mode=enforce"],
+        &sh(&format!("{LOADER} {DYN_EVIL}; echo rc=$?")),
+    );
+    assert!(
+        stdout(&out).contains("rc=126"),
+        "stdout {} stderr {}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(
+        s(&c.single_finding(), "/sourceProperties/scrun_action"),
+        "BLOCKED"
     );
 }

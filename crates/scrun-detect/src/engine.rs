@@ -76,6 +76,15 @@ pub struct ExecEvent {
     pub requested_path: String,
     /// The resolved executable.
     pub target: Target,
+    /// Set when `target` is a script: the interpreter the kernel (`#!`) or the caller (`sh
+    /// script`) runs it with. The finding then names the interpreter as `binary` and the target as
+    /// `script`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter: Option<String>,
+    /// Set when `target` was run through the dynamic loader directly (`ld.so ./bin`): the loader's
+    /// path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loader: Option<String>,
 }
 
 /// Allow or fail the exec.
@@ -497,6 +506,8 @@ mod tests {
             parent: None,
             requested_path: inner.into(),
             target: fx.target(inner),
+            interpreter: None,
+            loader: None,
         };
         e.evaluate(&event, &file, &meta)
     }
@@ -672,6 +683,8 @@ mod tests {
                 ino: 0,
                 ..s.fx.target("/bin/ls")
             },
+            interpreter: None,
+            loader: None,
         };
         let e = engine(&s, Config::default(), Mode::Enforce, mem_cache());
         let d = e.evaluate(&event, &unreadable, &meta);
@@ -712,6 +725,8 @@ mod tests {
                 ino: meta.ino(),
                 memfd: true,
             },
+            interpreter: None,
+            loader: None,
         };
         assert_eq!(hash_file(&file, 1 << 20).unwrap().hex(), sha_hex(BAD_ADDED));
         let d = engine(&s, Config::default(), Mode::Enforce, mem_cache())

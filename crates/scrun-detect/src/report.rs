@@ -66,6 +66,24 @@ pub fn render(
         parent_pid: Some(event.process.ppid),
         ..Process::default()
     };
+    if let Some(interp) = &event.interpreter {
+        // A script: SCC names the interpreter as the binary and the file it runs as the script.
+        exec.script = exec.binary.take();
+        exec.name = Path::new(interp)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| interp.clone());
+        exec.binary = Some(File {
+            path: interp.clone(),
+            ..File::default()
+        });
+    }
+    if let Some(loader) = &event.loader {
+        f.source_properties.insert(
+            "scrun_loader".into(),
+            serde_json::Value::String(loader.clone()),
+        );
+    }
     if config.findings.include_args {
         exec.args = event.process.args.clone();
         exec.arguments_truncated = event.process.args_truncated;
@@ -327,6 +345,8 @@ mod tests {
                 ino: 10,
                 memfd: false,
             },
+            interpreter: None,
+            loader: None,
         }
     }
 
@@ -366,6 +386,34 @@ mod tests {
             layer_path: Some("/var/lib/docker/overlay2/abc/diff".into()),
             allowlisted: false,
         }
+    }
+
+    #[test]
+    fn scripts_name_the_interpreter_as_binary_and_loaders_are_recorded() {
+        let config = Config::default();
+        let mut ev = event();
+        ev.interpreter = Some("/bin/sh".into());
+        let j = serde_json::to_value(render(&ev, &decision(), &identity(), &config, Mode::Audit))
+            .unwrap();
+        assert_eq!(j["processes"][0]["binary"]["path"], "/bin/sh");
+        assert_eq!(j["processes"][0]["name"], "sh");
+        assert_eq!(
+            j["processes"][0]["script"]["path"],
+            "/usr/local/bin/kdevtmpfsi"
+        );
+        assert_eq!(j["processes"][0]["script"]["sha256"], "ab".repeat(32));
+        let mut ev = event();
+        ev.loader = Some("/lib64/ld-linux-x86-64.so.2".into());
+        let j = serde_json::to_value(render(&ev, &decision(), &identity(), &config, Mode::Audit))
+            .unwrap();
+        assert_eq!(
+            j["processes"][0]["binary"]["path"],
+            "/usr/local/bin/kdevtmpfsi"
+        );
+        assert_eq!(
+            j["sourceProperties"]["scrun_loader"],
+            "/lib64/ld-linux-x86-64.so.2"
+        );
     }
 
     #[test]

@@ -449,6 +449,10 @@ fn setup(sdir: &ScrunDir) -> Result<Shared> {
     })
 }
 
+fn shebang_of(file: &std::fs::File) -> Option<String> {
+    worker::shebang_interpreter(file)
+}
+
 /// Enforce mode: decide on the entrypoint before the container exists, so a blocked entrypoint
 /// fails `create` with a readable error (Docker shows it as `OCI runtime create failed: …`)
 /// instead of an init that dies silently after `start`. The trapped exec stays the enforcement
@@ -529,6 +533,10 @@ pub fn precheck_entrypoint(sdir: &ScrunDir, spec: &serde_json::Value) -> Result<
             None,
             "execve",
             &resolved,
+            worker::Via {
+                interpreter: shebang_of(&resolved.file),
+                loader: None,
+            },
         );
         if d.verdict == scrun_detect::engine::Verdict::Block {
             let what = d

@@ -263,24 +263,136 @@ fn handle(
             };
         }
     };
-    let decision = decide(
+    let syscall = if matches!(call.kind, scrun_kernel::notify::ExecKind::Execve) {
+        "execve"
+    } else {
+        "execveat"
+    };
+    // A `#!` script: the kernel runs the interpreter without another notification.
+    let shebang = shebang_interpreter(&resolved.file);
+    let via = Via {
+        interpreter: shebang,
+        loader: None,
+    };
+    let mut verdict = decide(
         ctx,
         &shared.log,
         pid,
         &path,
-        argv,
-        env,
-        if matches!(call.kind, scrun_kernel::notify::ExecKind::Execve) {
-            "execve"
-        } else {
-            "execveat"
-        },
+        argv.clone(),
+        env.clone(),
+        syscall,
         &resolved,
-    );
-    match decision.verdict {
+        via,
+    )
+    .verdict;
+    // `ld.so ./bin` and `sh ./script`: what really runs is an argument; decide on it too.
+    if let Some((target, via)) = indirect_target(root_dir, pid, &resolved, &argv.0) {
+        let d = decide(
+            ctx,
+            &shared.log,
+            pid,
+            &path,
+            argv,
+            env,
+            syscall,
+            &target,
+            via,
+        );
+        if d.verdict == Verdict::Block {
+            verdict = Verdict::Block;
+        }
+    }
+    match verdict {
         Verdict::Allow => Answer::Continue,
         Verdict::Block => Answer::Errno(libc::EPERM),
     }
+}
+
+/// How the decided file is run when it is not exec'd directly.
+#[derive(Default)]
+pub struct Via {
+    pub interpreter: Option<String>,
+    pub loader: Option<String>,
+}
+
+/// The interpreter of a `#!` script (one pread of the file's head).
+pub fn shebang_interpreter(file: &std::fs::File) -> Option<String> {
+    let head = resolve::read_head(file, 256).ok()?;
+    let rest = head.strip_prefix(b"#!")?;
+    let line = rest.split(|c| *c == b'\n').next()?;
+    let interp = lossy(line).split_whitespace().next()?.to_string();
+    (!interp.is_empty()).then_some(interp)
+}
+
+const SHELLS: &[&str] = &["sh", "bash", "dash", "ash", "ksh", "mksh", "zsh"];
+/// ld.so options that take a value.
+const LOADER_VALUE_OPTS: &[&str] = &[
+    "--library-path",
+    "--inhibit-rpath",
+    "--audit",
+    "--preload",
+    "--argv0",
+    "--glibc-hwcaps-prepend",
+    "--glibc-hwcaps-mask",
+];
+
+/// The file that really runs when the exec target is the dynamic loader (`ld.so ./bin`) or a
+/// shell given a script (`sh ./script.sh`, best effort: the shell reads it with a plain open).
+fn indirect_target(
+    root: &RootDir,
+    pid: u32,
+    resolved: &resolve::Resolved,
+    argv: &[Vec<u8>],
+) -> Option<(resolve::Resolved, Via)> {
+    let name = resolved.path.file_name()?.to_string_lossy().into_owned();
+    let arg0 = argv.first().map(|a| lossy(a)).unwrap_or_default();
+    let arg0_name = std::path::Path::new(&arg0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let is_loader = name.starts_with("ld-linux")
+        || name.starts_with("ld-musl")
+        || name == "ld.so"
+        || name == "ld.so.1";
+    let is_shell = SHELLS.contains(&name.as_str())
+        || (name == "busybox" && SHELLS.contains(&arg0_name.as_str()));
+    let candidate: &[u8] = if is_loader {
+        let mut it = argv.iter().skip(1);
+        loop {
+            let a = it.next()?;
+            let s = lossy(a);
+            if LOADER_VALUE_OPTS.contains(&s.as_str()) {
+                it.next()?;
+            } else if !s.starts_with("--") {
+                break a;
+            }
+        }
+    } else if is_shell {
+        let a = argv.get(1)?;
+        if a.first() == Some(&b'-') || a.is_empty() {
+            return None;
+        }
+        a
+    } else {
+        return None;
+    };
+    let target = resolve::resolve_exec(root, pid, None, candidate, false, false).ok()?;
+    if !target.meta.is_file() {
+        return None;
+    }
+    let via = if is_loader {
+        Via {
+            interpreter: None,
+            loader: Some(resolved.path.display().to_string()),
+        }
+    } else {
+        Via {
+            interpreter: Some(resolved.path.display().to_string()),
+            loader: None,
+        }
+    };
+    Some((target, via))
 }
 
 /// Provenance, hash, feeds, policy and the finding for one resolved exec target.
@@ -294,6 +406,7 @@ pub fn decide(
     env: Option<(Vec<Vec<u8>>, bool)>,
     syscall: &str,
     resolved: &resolve::Resolved,
+    via: Via,
 ) -> Decision {
     use std::os::unix::fs::MetadataExt;
     let target = Target {
@@ -335,6 +448,8 @@ pub fn decide(
         parent: None,
         requested_path: lossy(path),
         target,
+        interpreter: via.interpreter,
+        loader: via.loader,
     };
     let mut decision: Decision = ctx.engine.evaluate(&event, &resolved.file, &resolved.meta);
     if let Some(err) = &decision.error {
