@@ -94,11 +94,7 @@ fn hostile_exec_calls_end_as_under_runc_and_the_supervisor_survives() {
     for (i, (mode, want)) in cases.iter().enumerate() {
         f.set_args(&["/bin/hostile", mode]);
         let (code, out) = differential(&format!("hostile exec: {mode}"), |rt| {
-            let (code, out) = f.run(rt, &format!("h{i}-{}", std::process::id()));
-            (
-                code,
-                String::from_utf8_lossy(out.as_bytes()).replace("\u{fffd}", "\u{fffd}"),
-            )
+            f.run(rt, &format!("h{i}-{}", std::process::id()))
         });
         assert_eq!(code, 0, "{mode}: exit code {code}, output {out:?}");
         let out = String::from_utf8_lossy(out.as_bytes()).into_owned();

@@ -225,13 +225,13 @@ pub fn run(a: Supervise) -> Result<()> {
         let _ = p.write_all(b"ok\n");
     }
     match role {
-        Role::Worker(shared, socket) => worker_loop(Arc::new(shared), socket),
+        Role::Worker(shared, socket) => worker_loop(Arc::new(*shared), socket),
         Role::Keeper(keeper) => keeper.run(),
     }
 }
 
 enum Role {
-    Worker(Shared, scrun_kernel::listener::ListenerSocket),
+    Worker(Box<Shared>, scrun_kernel::listener::ListenerSocket),
     Keeper(Keeper),
 }
 
@@ -240,7 +240,7 @@ fn worker_setup(sdir: &ScrunDir) -> Result<Role> {
     let socket = scrun_kernel::listener::ListenerSocket::bind(&sdir.worker_socket())
         .with_context(|| format!("cannot listen on {}", sdir.worker_socket().display()))?;
     fs::write(sdir.worker_pid(), std::process::id().to_string())?;
-    Ok(Role::Worker(shared, socket))
+    Ok(Role::Worker(Box::new(shared), socket))
 }
 
 fn worker_loop(shared: Arc<Shared>, socket: scrun_kernel::listener::ListenerSocket) -> Result<()> {
