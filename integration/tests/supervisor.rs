@@ -168,6 +168,22 @@ fn a_killed_worker_is_restarted_and_supervision_goes_on() {
     });
     let dir = b.scrun_dir();
     let worker = pid_in(&dir.join("worker.pid"));
+    // The worker is confined: its own seccomp filters and only the capabilities it uses
+    // (CAP_DAC_OVERRIDE, DAC_READ_SEARCH, FOWNER, LEASE, SYS_PTRACE, SYS_ADMIN).
+    let status = fs::read_to_string(format!("/proc/{worker}/status")).unwrap();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(field("Seccomp:"), "2", "{status}");
+    assert_eq!(field("CapEff:"), "000000001028000e", "{status}");
+    assert_eq!(field("CapBnd:"), "000000001028000e", "{status}");
     kill9(worker);
     wait_for("a new worker", 10, || {
         fs::read_to_string(dir.join("worker.pid")).is_ok_and(|p| p.trim() != worker.to_string())

@@ -141,6 +141,13 @@ fn allowed_unconditionally() -> Vec<i64> {
         libc::SYS_statfs,
         libc::SYS_fstatfs,
         libc::SYS_readlinkat,
+        // overlayfs provenance reads trusted.overlay.* xattrs (origin, opaque)
+        libc::SYS_getxattr,
+        libc::SYS_lgetxattr,
+        libc::SYS_fgetxattr,
+        libc::SYS_listxattr,
+        libc::SYS_llistxattr,
+        libc::SYS_flistxattr,
         libc::SYS_getdents64,
         libc::SYS_getcwd,
         libc::SYS_fcntl,

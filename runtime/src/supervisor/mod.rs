@@ -240,7 +240,40 @@ fn worker_setup(sdir: &ScrunDir) -> Result<Role> {
     let socket = scrun_kernel::listener::ListenerSocket::bind(&sdir.worker_socket())
         .with_context(|| format!("cannot listen on {}", sdir.worker_socket().display()))?;
     fs::write(sdir.worker_pid(), std::process::id().to_string())?;
+    confine_worker().context("cannot confine the exec supervision worker")?;
     Ok(Role::Worker(Box::new(shared), socket))
+}
+
+/// Capabilities the worker keeps: read any process's memory (`process_vm_readv`), open any file
+/// of a container to hash it, open `/proc/<pid>` entries, and take read leases.
+const WORKER_CAPS: &[caps::Capability] = &[
+    caps::Capability::CAP_SYS_PTRACE,
+    caps::Capability::CAP_DAC_OVERRIDE,
+    caps::Capability::CAP_DAC_READ_SEARCH,
+    caps::Capability::CAP_FOWNER,
+    caps::Capability::CAP_LEASE,
+    caps::Capability::CAP_SYS_ADMIN,
+];
+
+/// The worker reads hostile memory and paths all day: it drops every capability it does not use
+/// and installs its own seccomp allowlist (scrun-kernel's sandbox: unlisted syscalls fail with
+/// ENOSYS; exec, ptrace, mount, setns, unshare and the like kill it, and the keeper restarts it).
+fn confine_worker() -> Result<()> {
+    use caps::CapSet;
+    let keep: caps::CapsHashSet = WORKER_CAPS.iter().copied().collect();
+    for cap in caps::all() {
+        if !keep.contains(&cap) {
+            caps::drop(None, CapSet::Bounding, cap)
+                .with_context(|| format!("dropping {cap} from the bounding set"))?;
+        }
+    }
+    caps::clear(None, CapSet::Ambient).context("clearing ambient capabilities")?;
+    caps::clear(None, CapSet::Inheritable).context("clearing inheritable capabilities")?;
+    caps::set(None, CapSet::Effective, &keep).context("setting effective capabilities")?;
+    caps::set(None, CapSet::Permitted, &keep).context("setting permitted capabilities")?;
+    let filter = scrun_kernel::sandbox::supervisor_filter()?;
+    scrun_kernel::sandbox::apply_to_all_threads(&filter)?;
+    Ok(())
 }
 
 fn worker_loop(shared: Arc<Shared>, socket: scrun_kernel::listener::ListenerSocket) -> Result<()> {
