@@ -2,12 +2,16 @@
 #![forbid(unsafe_code)]
 
 pub mod category;
+pub mod hooks;
 pub mod model;
 pub mod props;
 pub mod query;
+mod ratelimit;
 pub mod sink;
+pub mod webhook;
 
 pub use category::{Category, ParseCategoryError};
+pub use hooks::{HookSpec, HookStats, PipeSink, run_hook_loop};
 pub use model::{
     Container, EnvVariable, File, Finding, FindingClass, Indicator, Label, MitreAttack, Process,
     Severity, State, Tactic, Technique,
@@ -18,3 +22,4 @@ pub use query::{
     run_query,
 };
 pub use sink::{FileSink, MultiSink, Sink, SinkError, StdoutSink, WriterSink};
+pub use webhook::{WebhookOptions, WebhookSink};

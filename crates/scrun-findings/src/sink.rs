@@ -87,6 +87,28 @@ pub enum SinkError {
         /// The OS error.
         source: io::Error,
     },
+    /// A webhook URL is not usable.
+    #[error("invalid webhook url {url}: {message}")]
+    Endpoint {
+        /// The URL without path, query or credentials.
+        url: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// A background thread could not be started.
+    #[error("cannot start the {what}: {source}")]
+    Spawn {
+        /// The thread.
+        what: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A hook pipe could not be set up.
+    #[error("cannot make the hook pipe non-blocking: {source}; pass the write end of a pipe")]
+    Pipe {
+        /// The errno.
+        source: nix::errno::Errno,
+    },
     /// Writing to a writer (stdout, ...) failed.
     #[error("cannot write finding to {target}: {source}")]
     Writer {
