@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod gate;
 pub mod listener;
 pub mod memory;
 pub mod notify;

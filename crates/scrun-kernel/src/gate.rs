@@ -1,0 +1,634 @@
+//! The exec gate: fanotify `FAN_OPEN_EXEC_PERM` decides on the file the kernel actually opened
+//! for exec (no pathname TOCTOU), and a read lease freezes its content while it is hashed.
+//!
+//! Typical loop (one gate thread):
+//! `ExecGate::wait` -> `read_events` -> for each event: `ReadLease::take(file)` (EAGAIN: a
+//! writer has it open, deny in enforce mode) -> hash via `pread` -> `respond` -> drop the lease.
+//!
+//! Fail closed: a [`GateEvent`] that is dropped without an answer answers `FAN_DENY` itself, and
+//! every event holds the group descriptor (an `Arc`) so the answer can still be written after the
+//! [`ExecGate`] itself is gone. Closing the group with events read but unanswered would *allow*
+//! them (detection.md T12), which this ownership rules out inside the process; process death is
+//! not covered here.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+
+use crate::sys::cvt;
+
+/// Size of `struct fanotify_event_metadata` (`FAN_EVENT_METADATA_LEN`).
+const METADATA_LEN: usize = 24;
+/// Bytes read per `read(2)`: room for 170 events; more wait for the next call.
+const READ_BUF: usize = 4096;
+/// Every permission event: each one needs exactly one response.
+const PERM_EVENTS: u64 = libc::FAN_OPEN_PERM | libc::FAN_ACCESS_PERM | libc::FAN_OPEN_EXEC_PERM;
+
+/// Gate failures that carry no errno of their own; they travel inside an `io::Error`
+/// (`io::Error::get_ref` + `downcast_ref` recovers them).
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// The kernel speaks a metadata layout this code does not know.
+    #[error(
+        "fanotify event metadata version {got}, expected {expected}; the events of this read were denied, update scrun for this kernel"
+    )]
+    Version { got: u8, expected: u8 },
+    /// A record claimed a length that does not fit the buffer.
+    #[error(
+        "malformed fanotify record at offset {offset} (event_len {len}, {remaining} bytes left); the events of this read were denied"
+    )]
+    Malformed {
+        offset: usize,
+        len: usize,
+        remaining: usize,
+    },
+    /// `respond` was called twice for one event.
+    #[error("fanotify event fd {fd} was already answered; answer each event once")]
+    AlreadyAnswered { fd: i32 },
+    /// `respond` was called on the wrong gate, or on an event that takes no answer.
+    #[error(
+        "fanotify event fd {fd} does not belong to this gate or takes no answer (overflow / not a permission event)"
+    )]
+    NotPending { fd: i32 },
+}
+
+fn gate_err(e: GateError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e)
+}
+
+/// A fanotify group of class `FAN_CLASS_CONTENT` that receives `FAN_OPEN_EXEC_PERM`.
+///
+/// Needs `CAP_SYS_ADMIN`. The queue is unlimited: a bounded one *allows* permission events it
+/// cannot queue.
+#[derive(Debug)]
+pub struct ExecGate {
+    fd: Arc<OwnedFd>,
+}
+
+/// One event read from the gate. A permission event is answered through
+/// [`ExecGate::respond`]; if it never is, dropping it answers `FAN_DENY`.
+pub struct GateEvent {
+    /// The file being exec'd, opened `O_RDONLY|O_LARGEFILE|O_CLOEXEC` by the kernel; `None` for
+    /// a queue-overflow record. Private because the descriptor *number* names the pending
+    /// event: closing it before the answer could let the answer reach a later event that got
+    /// the same number.
+    file: Option<File>,
+    /// Process id of the opener in the gate's pid namespace (0 if it is not visible there).
+    pub pid: i32,
+    /// `FAN_*` bits of the event (`FAN_OPEN_EXEC_PERM`, or `FAN_Q_OVERFLOW`).
+    pub mask: u64,
+    /// The group that awaits the answer; `None` when none is due.
+    group: Option<Arc<OwnedFd>>,
+    answered: AtomicBool,
+}
+
+/// A `F_RDLCK` lease on an event's file: any open for write of the file blocks (or fails with
+/// `EWOULDBLOCK` when non-blocking) until the lease is dropped, and an exec allowed meanwhile
+/// fails with `ETXTBSY` if such a writer is waiting. Released (`F_UNLCK`) on drop.
+///
+/// The kernel makes the calling *process* the owner of the descriptor (`F_SETOWN`) and sends
+/// it `SIGIO` when a writer breaks the lease; call [`ignore_lease_break_signal`] once at start,
+/// or `SIGIO` kills the process. The lease is forcibly removed after
+/// `/proc/sys/fs/lease-break-time` seconds (45 by default): hashing must finish sooner.
+/// Needs ownership of the file or `CAP_LEASE`.
+#[derive(Debug)]
+pub struct ReadLease<'f> {
+    fd: BorrowedFd<'f>,
+}
+
+/// One parsed `fanotify_event_metadata` record (the descriptor is not yet owned).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Record {
+    mask: u64,
+    fd: i32,
+    pid: i32,
+}
+
+impl ExecGate {
+    /// `fanotify_init(FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_UNLIMITED_QUEUE,
+    /// O_RDONLY | O_LARGEFILE | O_CLOEXEC)`.
+    pub fn new() -> io::Result<ExecGate> {
+        let flags = libc::FAN_CLASS_CONTENT | libc::FAN_CLOEXEC | libc::FAN_UNLIMITED_QUEUE;
+        let event_flags = (libc::O_RDONLY | libc::O_LARGEFILE | libc::O_CLOEXEC) as libc::c_uint;
+        // SAFETY: fanotify_init takes two integer flag words and touches no memory of ours.
+        let fd = cvt(unsafe { libc::fanotify_init(flags, event_flags) })?;
+        // SAFETY: fanotify_init just returned this descriptor; nothing else in the process owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(ExecGate { fd: Arc::new(fd) })
+    }
+
+    /// Gates every exec on the filesystem (superblock) that holds `path`, whatever mount or
+    /// mount namespace it is reached through (`FAN_MARK_FILESYSTEM`; detection.md T7b/T7c).
+    /// Give it a container's own overlay mount, not a shared host filesystem.
+    pub fn mark_filesystem(&self, path: &Path) -> io::Result<()> {
+        self.mark(
+            libc::FAN_MARK_ADD | libc::FAN_MARK_FILESYSTEM,
+            libc::AT_FDCWD,
+            path,
+        )
+    }
+
+    /// Gates every exec through the one mount found at `path` relative to `dirfd`
+    /// (`FAN_MARK_MOUNT`), e.g. a volume inside a container's mount namespace reached as
+    /// `/proc/<pid>/root/<dest>`. An empty `path` marks the mount of `dirfd` itself. Bind mounts
+    /// and mount-namespace copies of that mount are *not* covered (T7a).
+    pub fn mark_mount_at(&self, dirfd: BorrowedFd<'_>, path: &Path) -> io::Result<()> {
+        self.mark(
+            libc::FAN_MARK_ADD | libc::FAN_MARK_MOUNT,
+            dirfd.as_raw_fd(),
+            path,
+        )
+    }
+
+    fn mark(&self, flags: libc::c_uint, dirfd: i32, path: &Path) -> io::Result<()> {
+        let cpath = if path.as_os_str().is_empty() {
+            None
+        } else {
+            Some(
+                CString::new(path.as_os_str().as_bytes())
+                    .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?,
+            )
+        };
+        let ptr = cpath.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+        // SAFETY: `ptr` is null (mark dirfd itself) or a NUL-terminated string owned by `cpath`,
+        // alive for the whole call; the kernel only reads it. The group fd is owned by `self`.
+        let rc = unsafe {
+            libc::fanotify_mark(
+                self.fd.as_raw_fd(),
+                flags,
+                libc::FAN_OPEN_EXEC_PERM,
+                dirfd,
+                ptr,
+            )
+        };
+        cvt(rc).map(drop)
+    }
+
+    /// Waits up to `timeout_ms` (negative: forever) for events. `Ok(false)` on timeout or when
+    /// a signal interrupted the wait.
+    pub fn wait(&self, timeout_ms: i32) -> io::Result<bool> {
+        let timeout = if timeout_ms < 0 {
+            PollTimeout::NONE
+        } else {
+            PollTimeout::try_from(timeout_ms).unwrap_or(PollTimeout::MAX)
+        };
+        let mut fds = [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(0) | Err(Errno::EINTR) => Ok(false),
+            Ok(_) => {
+                let rev = fds[0].revents().unwrap_or(PollFlags::empty());
+                if rev.intersects(PollFlags::POLLNVAL | PollFlags::POLLERR) {
+                    Err(io::Error::from_raw_os_error(libc::EBADF))
+                } else {
+                    Ok(rev.contains(PollFlags::POLLIN))
+                }
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads the pending events (blocks until there is at least one). On `Err` every event of
+    /// that read has already been answered `FAN_DENY`; a failed read is denied by the kernel.
+    pub fn read_events(&self) -> io::Result<Vec<GateEvent>> {
+        let mut buf = [0u8; READ_BUF];
+        let n = loop {
+            // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, a live local array.
+            let rc = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            match cvt(rc) {
+                Ok(n) => break n as usize,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        let (records, error) = parse_records(&buf[..n.min(buf.len())]);
+        let events: Vec<GateEvent> = records.into_iter().map(|r| self.own(r)).collect();
+        match error {
+            // Dropping `events` denies each of them.
+            Some(e) => Err(gate_err(e)),
+            None => Ok(events),
+        }
+    }
+
+    fn own(&self, r: Record) -> GateEvent {
+        let file = (r.fd >= 0).then(|| {
+            // SAFETY: read(2) on the group just installed this descriptor in our table for this
+            // one event; no File/OwnedFd in the process refers to it yet, so it is owned once.
+            unsafe { File::from_raw_fd(r.fd) }
+        });
+        let due = file.is_some() && r.mask & PERM_EVENTS != 0;
+        GateEvent {
+            file,
+            pid: r.pid,
+            mask: r.mask,
+            group: due.then(|| Arc::clone(&self.fd)),
+            answered: AtomicBool::new(false),
+        }
+    }
+
+    /// Answers a permission event: `FAN_ALLOW` lets the exec go on, `FAN_DENY` fails it with
+    /// `EPERM`. Only these two values are ever written (an invalid answer leaves the exec hung,
+    /// T12). Errors if the event was answered already or is not pending on this gate; if the
+    /// write itself fails, the event stays unanswered and its drop denies it.
+    pub fn respond(&self, ev: &GateEvent, allow: bool) -> io::Result<()> {
+        match &ev.group {
+            Some(g) if Arc::ptr_eq(g, &self.fd) => ev.answer(allow),
+            _ => Err(gate_err(GateError::NotPending { fd: ev.raw_fd() })),
+        }
+    }
+}
+
+impl AsFd for ExecGate {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl GateEvent {
+    /// The file being exec'd (`None` for a queue-overflow record).
+    pub fn file(&self) -> Option<&File> {
+        self.file.as_ref()
+    }
+
+    /// The file's path as the opener's root sees it (for a container after `pivot_root`, its
+    /// in-container path; T7c), read from `/proc/self/fd/N`. May end in ` (deleted)`.
+    pub fn path(&self) -> Option<PathBuf> {
+        let file = self.file.as_ref()?;
+        std::fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd())).ok()
+    }
+
+    /// The kernel dropped events (`FAN_Q_OVERFLOW`). Cannot happen with the unlimited queue
+    /// `ExecGate::new` asks for; treat it as a lost audit trail.
+    pub fn is_overflow(&self) -> bool {
+        self.mask & libc::FAN_Q_OVERFLOW != 0
+    }
+
+    /// An answer is still due for this event.
+    pub fn needs_response(&self) -> bool {
+        self.group.is_some() && !self.answered.load(Ordering::Acquire)
+    }
+
+    fn raw_fd(&self) -> i32 {
+        self.file.as_ref().map_or(libc::FAN_NOFD, |f| f.as_raw_fd())
+    }
+
+    fn answer(&self, allow: bool) -> io::Result<()> {
+        let (Some(group), Some(file)) = (&self.group, &self.file) else {
+            return Err(gate_err(GateError::NotPending { fd: self.raw_fd() }));
+        };
+        if self
+            .answered
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return Err(gate_err(GateError::AlreadyAnswered {
+                fd: file.as_raw_fd(),
+            }));
+        }
+        let resp = libc::fanotify_response {
+            fd: file.as_raw_fd(),
+            response: if allow {
+                libc::FAN_ALLOW
+            } else {
+                libc::FAN_DENY
+            },
+        };
+        let len = std::mem::size_of::<libc::fanotify_response>();
+        let res = loop {
+            // SAFETY: writes `len` bytes from `resp`, a live local `fanotify_response`, to the
+            // group descriptor kept open by the `Arc` we hold.
+            let rc =
+                unsafe { libc::write(group.as_raw_fd(), std::ptr::from_ref(&resp).cast(), len) };
+            match cvt(rc) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other.map(drop),
+            }
+        };
+        if res.is_err() {
+            // Not taken by the kernel: let drop try FAN_DENY.
+            self.answered.store(false, Ordering::Release);
+        }
+        res
+    }
+}
+
+impl Drop for GateEvent {
+    fn drop(&mut self) {
+        if self.needs_response() {
+            // Fail closed. Runs before `file` closes, so the fd number still names this event.
+            if let Err(e) = self.answer(false) {
+                tracing::error!(fd = self.raw_fd(), pid = self.pid, error = %e,
+                    "could not deny an unanswered exec permission event; the exec stays blocked until the gate closes");
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for GateEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GateEvent")
+            .field("fd", &self.raw_fd())
+            .field("pid", &self.pid)
+            .field("mask", &format_args!("{:#x}", self.mask))
+            .field("needs_response", &self.needs_response())
+            .finish()
+    }
+}
+
+/// Outcome of [`settle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settled {
+    /// `/proc/<pid>/exe` is now the event's file: the exec got past `deny_write_access`.
+    Running,
+    /// The task left the exec syscall (failed exec, or an interpreter event) or is gone.
+    LeftExec,
+    /// Gave up after the bound; the window may still be open.
+    TimedOut,
+}
+
+/// Waits until the exec that raised `ev` can no longer be fed new content.
+///
+/// The kernel raises `FAN_OPEN_EXEC_PERM` *before* it denies writers (`deny_write_access` in
+/// `do_open_execat`), so a writer that starts after the lease is dropped and finishes before
+/// that point changes what runs (measured: 2-5 in 300 racing execs). Call this after
+/// `respond(allow = true)` and before dropping the [`ReadLease`]: holding the lease longer only
+/// delays writers, never the exec. Polls `/proc/<pid>/exe` and `/proc/<pid>/syscall` (yielding
+/// between reads) for at most `max`. The pid is the thread-group id: an exec from a non-leader
+/// thread is seen as `LeftExec` early.
+pub fn settle(ev: &GateEvent, max: std::time::Duration) -> Settled {
+    use std::os::unix::fs::MetadataExt;
+    let Some(Ok(meta)) = ev.file.as_ref().map(File::metadata) else {
+        return Settled::LeftExec;
+    };
+    let start = std::time::Instant::now();
+    let exe = format!("/proc/{}/exe", ev.pid);
+    let syscall = format!("/proc/{}/syscall", ev.pid);
+    loop {
+        if let Ok(m) = std::fs::metadata(&exe)
+            && m.dev() == meta.dev()
+            && m.ino() == meta.ino()
+        {
+            return Settled::Running;
+        }
+        let Ok(state) = std::fs::read_to_string(&syscall) else {
+            return Settled::LeftExec;
+        };
+        let first = state.split_ascii_whitespace().next().unwrap_or("");
+        let in_exec = first == "running"
+            || first
+                .parse::<i64>()
+                .is_ok_and(|nr| nr == libc::SYS_execve || nr == libc::SYS_execveat);
+        if !in_exec || ev.pid <= 0 {
+            return Settled::LeftExec;
+        }
+        if start.elapsed() >= max {
+            return Settled::TimedOut;
+        }
+        std::thread::yield_now();
+    }
+}
+
+impl<'f> ReadLease<'f> {
+    /// `fcntl(F_SETLEASE, F_RDLCK)` on `file`, which must be open read-only (an event's file
+    /// is). `EAGAIN` (`ErrorKind::WouldBlock`) means the file is open for write somewhere: its
+    /// content cannot be frozen, deny in enforce mode.
+    pub fn take(file: &'f File) -> io::Result<ReadLease<'f>> {
+        // SAFETY: fcntl(F_SETLEASE) takes a descriptor borrowed from a live File and an
+        // integer; it touches no memory of ours.
+        cvt(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_RDLCK) })?;
+        Ok(ReadLease { fd: file.as_fd() })
+    }
+}
+
+impl Drop for ReadLease<'_> {
+    fn drop(&mut self) {
+        // SAFETY: the descriptor is borrowed for 'f, so it is still open; F_SETLEASE(F_UNLCK)
+        // only removes our lease.
+        let rc = unsafe { libc::fcntl(self.fd.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
+        if rc < 0 {
+            tracing::warn!(fd = self.fd.as_raw_fd(), error = %io::Error::last_os_error(),
+                "releasing a read lease failed; it goes when the file closes");
+        }
+    }
+}
+
+/// Sets `SIGIO` to `SIG_IGN` for the whole process. The kernel sends `SIGIO` to a lease holder
+/// when a writer breaks its lease; the default action would kill the supervisor. Anything else
+/// in the process that relies on `SIGIO` (`O_ASYNC`) stops getting it.
+pub fn ignore_lease_break_signal() -> io::Result<()> {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    // SAFETY: SIG_IGN installs no handler code, so no async-signal-safety requirement arises;
+    // the previous disposition is discarded, not called.
+    unsafe { signal(Signal::SIGIO, SigHandler::SigIgn) }
+        .map(drop)
+        .map_err(io::Error::from)
+}
+
+/// Splits a read buffer into records. Stops at the first bad record and reports it along with
+/// the records before it (their descriptors must still be owned, then denied).
+fn parse_records(buf: &[u8]) -> (Vec<Record>, Option<GateError>) {
+    let mut out = Vec::new();
+    let mut off = 0;
+    while off < buf.len() {
+        let rest = &buf[off..];
+        if rest.len() < METADATA_LEN {
+            return (
+                out,
+                Some(GateError::Malformed {
+                    offset: off,
+                    len: rest.len(),
+                    remaining: rest.len(),
+                }),
+            );
+        }
+        let event_len = u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let vers = rest[4];
+        if vers != libc::FANOTIFY_METADATA_VERSION {
+            return (
+                out,
+                Some(GateError::Version {
+                    got: vers,
+                    expected: libc::FANOTIFY_METADATA_VERSION,
+                }),
+            );
+        }
+        if event_len < METADATA_LEN || event_len > rest.len() {
+            return (
+                out,
+                Some(GateError::Malformed {
+                    offset: off,
+                    len: event_len,
+                    remaining: rest.len(),
+                }),
+            );
+        }
+        let word = |at: usize| [rest[at], rest[at + 1], rest[at + 2], rest[at + 3]];
+        let mask = u64::from_ne_bytes([
+            rest[8], rest[9], rest[10], rest[11], rest[12], rest[13], rest[14], rest[15],
+        ]);
+        out.push(Record {
+            mask,
+            fd: i32::from_ne_bytes(word(16)),
+            pid: i32::from_ne_bytes(word(20)),
+        });
+        // Info records (FAN_REPORT_* groups) follow the metadata inside event_len: skipped.
+        off += event_len;
+    }
+    (out, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs::OpenOptions;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    fn record(len: u32, vers: u8, mask: u64, fd: i32, pid: i32) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&len.to_ne_bytes());
+        v.push(vers);
+        v.push(0);
+        v.extend_from_slice(&(METADATA_LEN as u16).to_ne_bytes());
+        v.extend_from_slice(&mask.to_ne_bytes());
+        v.extend_from_slice(&fd.to_ne_bytes());
+        v.extend_from_slice(&pid.to_ne_bytes());
+        v
+    }
+
+    const V: u8 = libc::FANOTIFY_METADATA_VERSION;
+
+    #[test]
+    fn metadata_layout_matches_libc() {
+        assert_eq!(
+            std::mem::size_of::<libc::fanotify_event_metadata>(),
+            METADATA_LEN
+        );
+    }
+
+    #[test]
+    fn parses_several_records_and_skips_info_records() {
+        let mut buf = record(24, V, libc::FAN_OPEN_EXEC_PERM, 7, 100);
+        let mut second = record(32, V, libc::FAN_OPEN_EXEC_PERM, 8, 101);
+        second.extend_from_slice(&[0xAA; 8]); // an info record we do not read
+        buf.extend_from_slice(&second);
+        buf.extend_from_slice(&record(24, V, libc::FAN_Q_OVERFLOW, libc::FAN_NOFD, 0));
+        let (recs, err) = parse_records(&buf);
+        assert!(err.is_none());
+        assert_eq!(
+            recs,
+            vec![
+                Record {
+                    mask: libc::FAN_OPEN_EXEC_PERM,
+                    fd: 7,
+                    pid: 100
+                },
+                Record {
+                    mask: libc::FAN_OPEN_EXEC_PERM,
+                    fd: 8,
+                    pid: 101
+                },
+                Record {
+                    mask: libc::FAN_Q_OVERFLOW,
+                    fd: -1,
+                    pid: 0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_records_stop_parsing_but_keep_earlier_ones() {
+        let mut buf = record(24, V, libc::FAN_OPEN_EXEC_PERM, 7, 1);
+        buf.extend_from_slice(&record(24, V + 1, libc::FAN_OPEN_EXEC_PERM, 8, 2));
+        let (recs, err) = parse_records(&buf);
+        assert_eq!(recs.len(), 1);
+        assert!(matches!(err, Some(GateError::Version { got, .. }) if got == V + 1));
+
+        for bad_len in [0u32, 23, 4096] {
+            let (recs, err) = parse_records(&record(bad_len, V, 0, 3, 1));
+            assert!(recs.is_empty());
+            assert!(
+                matches!(err, Some(GateError::Malformed { .. })),
+                "{bad_len}"
+            );
+        }
+        let (recs, err) = parse_records(&record(24, V, 0, 3, 1)[..10]);
+        assert!(recs.is_empty() && matches!(err, Some(GateError::Malformed { .. })));
+    }
+
+    fn lease_file() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        std::fs::write(&path, b"content").unwrap();
+        (dir, path)
+    }
+
+    fn open_write_nonblock(path: &Path) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+    }
+
+    #[test]
+    fn read_lease_holds_off_writers_until_dropped() {
+        ignore_lease_break_signal().unwrap();
+        let (_dir, path) = lease_file();
+        let reader = File::open(&path).unwrap();
+        let lease = ReadLease::take(&reader).unwrap();
+        // A non-blocking open for write breaks the lease and fails instead of blocking.
+        let err = open_write_nonblock(&path).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EWOULDBLOCK));
+        drop(lease);
+        let mut w = open_write_nonblock(&path).unwrap();
+        w.write_all(b"x").unwrap();
+    }
+
+    #[test]
+    fn read_lease_is_refused_while_a_writer_has_the_file_open() {
+        let (_dir, path) = lease_file();
+        let _writer = OpenOptions::new().write(true).open(&path).unwrap();
+        let reader = File::open(&path).unwrap();
+        let err = ReadLease::take(&reader).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EAGAIN));
+    }
+
+    #[test]
+    fn events_without_a_pending_answer_refuse_respond() {
+        let gate = ExecGate::new().unwrap();
+        let ev = gate.own(Record {
+            mask: libc::FAN_Q_OVERFLOW,
+            fd: libc::FAN_NOFD,
+            pid: 0,
+        });
+        assert!(ev.is_overflow() && !ev.needs_response() && ev.path().is_none());
+        let err = gate.respond(&ev, true).unwrap_err();
+        let inner = err.get_ref().and_then(|e| e.downcast_ref::<GateError>());
+        assert!(matches!(inner, Some(GateError::NotPending { .. })));
+    }
+
+    #[test]
+    fn mark_rejects_paths_with_nul_and_missing_paths() {
+        let gate = ExecGate::new().unwrap();
+        let nul = Path::new(std::ffi::OsStr::from_bytes(b"/tmp/a\0b"));
+        assert_eq!(
+            gate.mark_filesystem(nul).unwrap_err().raw_os_error(),
+            Some(libc::EINVAL)
+        );
+        assert_eq!(
+            gate.mark_filesystem(Path::new("/nonexistent/scrun-gate"))
+                .unwrap_err()
+                .raw_os_error(),
+            Some(libc::ENOENT)
+        );
+        assert!(!gate.wait(0).unwrap());
+    }
+}
