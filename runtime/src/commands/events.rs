@@ -26,13 +26,36 @@ pub fn parse_interval(s: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// runc's event line: `{"type":"stats","id":…,"data":{…}}`, one JSON object per line (the data
+/// carries libcgroups' statistics: cpu, memory, pids, blkio, hugetlb).
 pub fn events(args: Events, root: &Path) -> Result<()> {
+    use libcgroups::common::CgroupManager;
+    use std::io::Write;
     let interval = parse_interval(&args.interval)?;
-    let mut container = load_container(root, &args.container_id)?;
-    let secs = interval.as_secs().max(1) as u32;
-    container
-        .events(secs, args.stats)
-        .with_context(|| format!("cannot read events of container {}", args.container_id))
+    let container = load_container(root, &args.container_id)?;
+    if container.status() != libcontainer::container::ContainerStatus::Running
+        && container.status() != libcontainer::container::ContainerStatus::Paused
+    {
+        bail!("container {} not running", args.container_id);
+    }
+    let cg = super::ps::cgroup_manager(&container)?;
+    let mut out = std::io::stdout().lock();
+    loop {
+        let stats = cg.stats().with_context(|| {
+            format!(
+                "cannot read the statistics of container {}",
+                args.container_id
+            )
+        })?;
+        let line = serde_json::json!({"type": "stats", "id": args.container_id, "data": stats});
+        if writeln!(out, "{line}").and_then(|_| out.flush()).is_err() {
+            return Ok(()); // the reader went away
+        }
+        if args.stats {
+            return Ok(());
+        }
+        std::thread::sleep(interval);
+    }
 }
 
 #[cfg(test)]

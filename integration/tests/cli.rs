@@ -1,0 +1,321 @@
+//! The runc command line as callers use it, on a plain OCI bundle, under runc and scrun with the
+//! same observable results: state JSON shape, error wording callers match on, exit codes of
+//! `delete --force` and `kill`, real-time signals, `update --resources` (stdin and file), `ps`,
+//! `list`, `events --stats`, `features`, `--version`, and no runtime fd leaking into the container.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use scrun_integration::image::busybox_rootfs;
+use scrun_integration::process::{run_with_input, run_with_timeout, stderr, stdout};
+use scrun_integration::runtime::{Runtime, differential};
+use scrun_integration::workdir::Workdir;
+
+struct Bundle {
+    wd: Workdir,
+}
+
+impl Bundle {
+    fn new(tag: &str, args: &[&str]) -> Bundle {
+        let wd = Workdir::new(tag).expect("workdir");
+        busybox_rootfs(&wd.join("bundle/rootfs")).expect("rootfs");
+        let spec = Command::new("runc")
+            .args(["spec", "--bundle"])
+            .arg(wd.join("bundle"))
+            .output()
+            .unwrap();
+        assert!(spec.status.success(), "runc spec: {}", stderr(&spec));
+        let p = wd.join("bundle/config.json");
+        let mut cfg: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+        cfg["process"]["terminal"] = false.into();
+        cfg["process"]["args"] = serde_json::json!(args);
+        cfg["root"]["readonly"] = false.into();
+        fs::write(&p, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+        fs::write(
+            wd.join("scrun.toml"),
+            format!(
+                "[findings]\npath = \"{}\"\n[supervisor]\nhash_cache_dir = \"{}\"\n",
+                wd.join("findings.jsonl").display(),
+                wd.join("hashcache").display()
+            ),
+        )
+        .unwrap();
+        Bundle { wd }
+    }
+
+    fn bundle(&self) -> PathBuf {
+        self.wd.join("bundle")
+    }
+
+    fn cmd(&self, rt: &Runtime, args: &[&str]) -> Command {
+        let mut c = Command::new(&rt.path);
+        c.env("SCRUN_CONFIG", self.wd.join("scrun.toml"))
+            .arg("--root")
+            .arg(self.wd.join(format!("state-{}", rt.name)))
+            .args(args);
+        c
+    }
+
+    fn rt(&self, rt: &Runtime, args: &[&str]) -> Output {
+        run_with_timeout(&mut self.cmd(rt, args), 60).expect("runtime")
+    }
+
+    fn ok(&self, rt: &Runtime, args: &[&str]) -> String {
+        let out = self.rt(rt, args);
+        assert!(
+            out.status.success(),
+            "{} {args:?}: {}",
+            rt.name,
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    fn create_start(&self, rt: &Runtime, id: &str) {
+        let b = self.bundle();
+        let out = self.rt(rt, &["create", "--bundle", b.to_str().unwrap(), id]);
+        assert!(out.status.success(), "{} create: {}", rt.name, stderr(&out));
+        // create must print nothing: its stdout/stderr are the container's pipes.
+        assert_eq!(
+            (stdout(&out), stderr(&out)),
+            (String::new(), String::new()),
+            "{} create printed",
+            rt.name
+        );
+        self.ok(rt, &["start", id]);
+    }
+
+    fn state(&self, rt: &Runtime, id: &str) -> serde_json::Value {
+        serde_json::from_str(&self.ok(rt, &["state", id])).expect("state JSON")
+    }
+
+    fn wait_status(&self, rt: &Runtime, id: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.state(rt, id)["status"] == want {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{}: {id} never reached {want}", rt.name);
+    }
+}
+
+#[test]
+fn lifecycle_state_errors_and_signals_match_runc() {
+    let b = Bundle::new(
+        "cli",
+        &[
+            "sh",
+            "-c",
+            "trap 'echo rt >> /tmp/sig' 37; trap 'echo usr1 >> /tmp/sig' USR1; touch /tmp/ready; while :; do sleep 0.1; done",
+        ],
+    );
+    let obs = differential("runc CLI lifecycle", |rt| {
+        let id = format!("cli-{}", rt.name);
+        b.create_start(rt, &id);
+        let st = b.state(rt, &id);
+        let mut keys: Vec<String> = st.as_object().unwrap().keys().cloned().collect();
+        keys.retain(|k| k != "annotations");
+        keys.sort();
+        assert_eq!(
+            st["bundle"],
+            b.bundle().display().to_string(),
+            "{}: state reports the caller's bundle",
+            rt.name
+        );
+        assert!(st["rootfs"].as_str().unwrap().ends_with("/rootfs"), "{st}");
+        let pid = st["pid"].as_i64().unwrap();
+        assert!(pid > 0);
+        // ps --format json lists the init.
+        let ps: Vec<i64> =
+            serde_json::from_str(&b.ok(rt, &["ps", "--format", "json", &id])).unwrap();
+        assert!(ps.contains(&pid), "{ps:?}");
+        // list --format json has it.
+        let list: serde_json::Value =
+            serde_json::from_str(&b.ok(rt, &["list", "--format", "json"])).unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        // A real-time signal by number (SIGRTMIN+3, podman's systemd stop signal) and one by name,
+        // once the shell has set its traps.
+        let ready = b.bundle().join("rootfs/tmp/ready");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !ready.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = fs::remove_file(&ready);
+        b.ok(rt, &["kill", &id, "37"]);
+        b.ok(rt, &["kill", &id, "SIGUSR1"]);
+        let sig_file = b.bundle().join("rootfs/tmp/sig");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while fs::read_to_string(&sig_file)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            < 2
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let mut got: Vec<String> = fs::read_to_string(&sig_file)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect();
+        got.sort();
+        let _ = fs::remove_file(&sig_file);
+        // update --resources - (containerd 1.6) and --resources=FILE (podman).
+        let out = run_with_input(
+            &mut b.cmd(rt, &["update", "--resources", "-", &id]),
+            Some(br#"{"pids":{"limit":321}}"#),
+            30,
+        )
+        .unwrap();
+        assert!(
+            out.status.success(),
+            "{} update -: {}",
+            rt.name,
+            stderr(&out)
+        );
+        let res = b.wd.join("res.json");
+        fs::write(&res, r#"{"memory":{"limit":67108864}}"#).unwrap();
+        b.ok(
+            rt,
+            &["update", &format!("--resources={}", res.display()), &id],
+        );
+        // The init's own cgroups, wherever the runtime put them.
+        let cgroups = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+        let cg_of = |ctrl: &str| {
+            cgroups
+                .lines()
+                .find_map(|l| {
+                    let mut parts = l.splitn(3, ':');
+                    let (_, ctrls, path) = (parts.next()?, parts.next()?, parts.next()?);
+                    ctrls
+                        .split(',')
+                        .any(|c| c == ctrl)
+                        .then(|| path.to_string())
+                })
+                .unwrap_or_default()
+        };
+        let cg_pids = fs::read_to_string(format!("/sys/fs/cgroup/pids{}/pids.max", cg_of("pids")))
+            .unwrap_or_default();
+        let cg_mem = fs::read_to_string(format!(
+            "/sys/fs/cgroup/memory{}/memory.limit_in_bytes",
+            cg_of("memory")
+        ))
+        .unwrap_or_default();
+        // events --stats prints one stats object.
+        let ev: serde_json::Value =
+            serde_json::from_str(b.ok(rt, &["events", "--stats", &id]).trim()).unwrap();
+        let ev_type = ev["type"].as_str().unwrap_or_default().to_string();
+        // kill + wait, then the state of a stopped container and its errors.
+        b.ok(rt, &["kill", &id, "KILL"]);
+        b.wait_status(rt, &id, "stopped");
+        let stopped = b.state(rt, &id);
+        let kill_stopped = b.rt(rt, &["kill", &id, "TERM"]);
+        let exec_stopped = b.rt(rt, &["exec", &id, "true"]);
+        b.ok(rt, &["delete", &id]);
+        let missing = b.rt(rt, &["state", &id]);
+        let delete_missing = b.rt(rt, &["delete", &id]);
+        let force_missing = b.rt(rt, &["delete", "--force", &id]);
+        Obs {
+            state_keys: keys,
+            signals: got,
+            pids_max: cg_pids.trim().to_string(),
+            memory_limit: cg_mem.trim().to_string(),
+            events_type: ev_type,
+            stopped_status: stopped["status"].clone(),
+            stopped_pid: stopped["pid"].clone(),
+            kill_stopped_ok: kill_stopped.status.success(),
+            kill_stopped_says_not_running: stderr(&kill_stopped).contains("not running"),
+            exec_stopped_ok: exec_stopped.status.success(),
+            state_missing_ok: missing.status.success(),
+            state_missing_says_does_not_exist: stderr(&missing).contains("does not exist"),
+            delete_missing_says_does_not_exist: stderr(&delete_missing).contains("does not exist"),
+            delete_force_missing_ok: force_missing.status.success(),
+        }
+    });
+    assert_eq!(obs.signals, vec!["rt", "usr1"], "{obs:?}");
+    assert_eq!(
+        (obs.pids_max.as_str(), obs.memory_limit.as_str()),
+        ("321", "67108864"),
+        "{obs:?}"
+    );
+    assert_eq!(obs.stopped_status, "stopped");
+    assert_eq!(obs.stopped_pid, 0, "pid 0 when stopped");
+    assert!(
+        !obs.kill_stopped_ok && obs.kill_stopped_says_not_running,
+        "{obs:?}"
+    );
+    assert!(
+        obs.state_missing_says_does_not_exist && obs.delete_missing_says_does_not_exist,
+        "{obs:?}"
+    );
+    assert!(
+        obs.delete_force_missing_ok,
+        "delete --force of an unknown id exits 0"
+    );
+}
+
+#[derive(Debug, PartialEq)]
+struct Obs {
+    state_keys: Vec<String>,
+    signals: Vec<String>,
+    pids_max: String,
+    memory_limit: String,
+    events_type: String,
+    stopped_status: serde_json::Value,
+    stopped_pid: serde_json::Value,
+    kill_stopped_ok: bool,
+    kill_stopped_says_not_running: bool,
+    exec_stopped_ok: bool,
+    state_missing_ok: bool,
+    state_missing_says_does_not_exist: bool,
+    delete_missing_says_does_not_exist: bool,
+    delete_force_missing_ok: bool,
+}
+
+#[test]
+fn no_runtime_descriptor_reaches_the_container() {
+    let b = Bundle::new("fds", &["ls", "/proc/self/fd"]);
+    let fds = differential("fds seen by the container's process", |rt| {
+        let b2 = b.bundle();
+        b.ok(
+            rt,
+            &[
+                "run",
+                "--bundle",
+                b2.to_str().unwrap(),
+                &format!("fds-{}", rt.name),
+            ],
+        )
+    });
+    // stdio and the directory ls itself opened.
+    assert_eq!(
+        fds.split_whitespace().collect::<Vec<_>>(),
+        vec!["0", "1", "2", "3"],
+        "{fds}"
+    );
+}
+
+#[test]
+fn version_and_features_have_runc_shapes() {
+    let scrun = Runtime::scrun();
+    let b = Bundle::new("ver", &["true"]);
+    let v = b.ok(&scrun, &["--version"]);
+    let lines: Vec<&str> = v.lines().collect();
+    assert!(lines[0].starts_with("scrun version "), "{v}");
+    assert!(lines[1].starts_with("commit: "), "{v}");
+    assert!(lines[2].starts_with("spec: 1."), "{v}");
+    let f: serde_json::Value = serde_json::from_str(&b.ok(&scrun, &["features"])).unwrap();
+    assert!(
+        f["linux"]["seccomp"]["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "SCMP_ACT_NOTIFY")
+    );
+    assert_eq!(f["linux"]["seccomp"]["enabled"], true);
+}
