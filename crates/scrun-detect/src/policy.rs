@@ -3,7 +3,9 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use scrun_findings::Category;
+use std::os::unix::fs::PermissionsExt;
+
+use scrun_findings::{Category, HookSpec, Severity, WebhookOptions};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::feeds::{FeedSpec, parse_sha256};
@@ -130,6 +132,153 @@ pub struct FindingsConfig {
     pub include_env: bool,
     /// Glob patterns (`*` only) of variable names whose values are replaced by `[REDACTED]`.
     pub redact_env: Vec<String>,
+    /// POST each finding to an `http://` endpoint (none: no webhook).
+    pub webhook: Option<WebhookConfig>,
+    /// Response hooks run on findings, outside the sandboxed worker.
+    pub hooks: Vec<HookConfig>,
+    /// Rotate the findings file when a line would grow it past this many bytes (none: never).
+    pub rotate_bytes: Option<u64>,
+    /// Rotated files kept (`path.1` newest).
+    pub rotate_keep: usize,
+}
+
+/// `[findings.webhook]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// `http://host[:port]/path` (no https: use a local relay).
+    pub url: String,
+    /// Connect and request timeout, milliseconds.
+    #[serde(default = "default_webhook_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Extra attempts on connection errors, 429 and 5xx.
+    #[serde(default = "default_webhook_retries")]
+    pub retries: u32,
+    /// Findings waiting for delivery; more are dropped.
+    #[serde(default = "default_webhook_queue")]
+    pub queue: usize,
+}
+
+fn default_webhook_timeout_ms() -> u64 {
+    2000
+}
+fn default_webhook_retries() -> u32 {
+    3
+}
+fn default_webhook_queue() -> usize {
+    1024
+}
+fn default_hook_timeout_ms() -> u64 {
+    10_000
+}
+
+/// Pause before the first webhook retry (doubled for each further one).
+pub const WEBHOOK_BACKOFF: std::time::Duration = std::time::Duration::from_millis(250);
+
+impl WebhookConfig {
+    /// The options for `scrun_findings::WebhookSink::new(&self.url, ..)`.
+    pub fn options(&self) -> WebhookOptions {
+        WebhookOptions {
+            timeout: std::time::Duration::from_millis(self.timeout_ms),
+            retries: self.retries,
+            backoff: WEBHOOK_BACKOFF,
+            queue: self.queue,
+        }
+    }
+}
+
+/// One `[[findings.hooks]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HookConfig {
+    /// Absolute path of an executable.
+    pub path: PathBuf,
+    /// Categories (exact SCC strings or slugs); empty: all.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// `low`, `medium`, `high` or `critical`: run only on findings at least this severe.
+    #[serde(default)]
+    pub min_severity: Option<String>,
+    /// Killed after this many milliseconds.
+    #[serde(default = "default_hook_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl HookConfig {
+    /// The spec for `scrun_findings::run_hook_loop` (call after the config validated).
+    pub fn spec(&self) -> HookSpec {
+        HookSpec {
+            path: self.path.clone(),
+            categories: self.categories.clone(),
+            min_severity: self
+                .min_severity
+                .as_deref()
+                .and_then(|s| s.parse::<Severity>().ok()),
+            timeout: std::time::Duration::from_millis(self.timeout_ms),
+        }
+    }
+}
+
+impl FindingsConfig {
+    /// Checks what serde cannot: the webhook URL, hook paths (absolute, an executable
+    /// file), hook categories and severities. The error names the key.
+    pub fn validate(&self) -> Result<(), (String, String)> {
+        if let Some(w) = &self.webhook {
+            let key = "findings.webhook.url".to_owned();
+            scrun_findings::webhook::Endpoint::parse(&w.url).map_err(|e| (key, e.to_string()))?;
+            if w.timeout_ms == 0 {
+                return Err((
+                    "findings.webhook.timeout_ms".into(),
+                    "must be more than 0".into(),
+                ));
+            }
+            if w.queue == 0 {
+                return Err((
+                    "findings.webhook.queue".into(),
+                    "must be more than 0".into(),
+                ));
+            }
+        }
+        for (i, h) in self.hooks.iter().enumerate() {
+            let key = |k: &str| format!("findings.hooks[{i}].{k}");
+            if !h.path.is_absolute() {
+                return Err((
+                    key("path"),
+                    format!("{} is not an absolute path", h.path.display()),
+                ));
+            }
+            match std::fs::metadata(&h.path) {
+                Ok(m) if m.is_file() && m.permissions().mode() & 0o111 != 0 => {}
+                Ok(_) => {
+                    return Err((
+                        key("path"),
+                        format!(
+                            "{} is not an executable file; chmod +x it",
+                            h.path.display()
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    return Err((key("path"), format!("cannot use {}: {e}", h.path.display())));
+                }
+            }
+            for c in &h.categories {
+                c.parse::<Category>()
+                    .map_err(|e| (key("categories"), e.to_string()))?;
+            }
+            if let Some(s) = &h.min_severity {
+                s.parse::<Severity>()
+                    .map_err(|e| (key("min_severity"), e.to_string()))?;
+            }
+            if h.timeout_ms == 0 {
+                return Err((key("timeout_ms"), "must be more than 0".into()));
+            }
+        }
+        if self.rotate_bytes == Some(0) {
+            return Err(("findings.rotate_bytes".into(), "must be more than 0".into()));
+        }
+        Ok(())
+    }
 }
 
 impl Default for FindingsConfig {
@@ -142,6 +291,10 @@ impl Default for FindingsConfig {
             redact_env: ["*TOKEN*", "*SECRET*", "*PASSWORD*", "*KEY*"]
                 .map(String::from)
                 .to_vec(),
+            webhook: None,
+            hooks: Vec::new(),
+            rotate_bytes: None,
+            rotate_keep: 5,
         }
     }
 }
@@ -211,6 +364,16 @@ pub enum ConfigError {
         /// The IO error.
         source: std::io::Error,
     },
+    /// A value is not usable (checked after parsing).
+    #[error("invalid scrun config {origin}: {key}: {message}")]
+    Invalid {
+        /// The file (or other origin) of the text.
+        origin: String,
+        /// The key, e.g. `findings.hooks[0].path`.
+        key: String,
+        /// What is wrong and what to do.
+        message: String,
+    },
     /// The file is not valid.
     #[error("invalid scrun config {origin} line {line}: {message}")]
     Parse {
@@ -226,7 +389,7 @@ pub enum ConfigError {
 impl Config {
     /// Parses TOML text; `origin` names it in errors.
     pub fn from_toml_str(s: &str, origin: &str) -> Result<Config, ConfigError> {
-        toml::from_str(s).map_err(|e: toml::de::Error| {
+        let config: Config = toml::from_str(s).map_err(|e: toml::de::Error| {
             let line = e
                 .span()
                 .map(|r| {
@@ -242,7 +405,16 @@ impl Config {
                 line,
                 message: e.message().trim_end_matches('\n').to_owned(),
             }
-        })
+        })?;
+        config
+            .findings
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                origin: origin.to_owned(),
+                key,
+                message,
+            })?;
+        Ok(config)
     }
 
     /// Reads and parses `path`.
@@ -516,6 +688,130 @@ resource_prefix = "//example/hosts/<hostname>"
         let good = d.path().join("good.toml");
         std::fs::write(&good, "mode = \"enforce\"").unwrap();
         assert_eq!(Config::load(&good).unwrap().mode, Mode::Enforce);
+    }
+
+    fn hook_script(dir: &Path, mode: u32) -> PathBuf {
+        let p = dir.join("hook");
+        std::fs::write(&p, "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    }
+
+    #[test]
+    fn webhook_hooks_and_rotation_parse() {
+        let d = tempfile::tempdir().unwrap();
+        let hook = hook_script(d.path(), 0o755);
+        let text = format!(
+            r#"
+[findings]
+rotate_bytes = 1048576
+rotate_keep = 3
+[findings.webhook]
+url = "http://127.0.0.1:8080/scc"
+retries = 5
+[[findings.hooks]]
+path = "{0}"
+categories = ["added-malicious", "Execution: Fileless Execution in /memfd:"]
+min_severity = "high"
+timeout_ms = 500
+[[findings.hooks]]
+path = "{0}"
+"#,
+            hook.display()
+        );
+        let c = Config::from_toml_str(&text, "t").unwrap();
+        let f = &c.findings;
+        assert_eq!((f.rotate_bytes, f.rotate_keep), (Some(1 << 20), 3));
+        let w = f.webhook.as_ref().unwrap();
+        assert_eq!((w.timeout_ms, w.retries, w.queue), (2000, 5, 1024));
+        let o = w.options();
+        assert_eq!(o.timeout, std::time::Duration::from_secs(2));
+        assert_eq!((o.retries, o.queue), (5, 1024));
+        assert_eq!(f.hooks.len(), 2);
+        let s = f.hooks[0].spec();
+        assert_eq!(s.path, hook);
+        assert_eq!(s.min_severity, Some(Severity::High));
+        assert_eq!(s.timeout, std::time::Duration::from_millis(500));
+        assert_eq!(s.categories.len(), 2);
+        let s = f.hooks[1].spec();
+        assert!(s.categories.is_empty() && s.min_severity.is_none());
+        assert_eq!(s.timeout, std::time::Duration::from_secs(10));
+        // the defaults stay off
+        let d = FindingsConfig::default();
+        assert!(d.webhook.is_none() && d.hooks.is_empty() && d.rotate_bytes.is_none());
+        assert_eq!(d.rotate_keep, 5);
+    }
+
+    #[test]
+    fn webhook_and_hook_errors_name_the_key() {
+        let d = tempfile::tempdir().unwrap();
+        let exe = hook_script(d.path(), 0o755);
+        let cases = [
+            (
+                "[findings.webhook]\nurl = \"https://siem/x\"\n".to_owned(),
+                "findings.webhook.url",
+                "use an http endpoint or a local relay",
+            ),
+            (
+                "[findings.webhook]\nurl = \"http://h/\"\nqueue = 0\n".to_owned(),
+                "findings.webhook.queue",
+                "more than 0",
+            ),
+            (
+                "[[findings.hooks]]\npath = \"relative/hook\"\n".to_owned(),
+                "findings.hooks[0].path",
+                "not an absolute path",
+            ),
+            (
+                format!(
+                    "[[findings.hooks]]\npath = \"{}\"\n[[findings.hooks]]\npath = \"{}\"\n",
+                    exe.display(),
+                    d.path().join("missing").display()
+                ),
+                "findings.hooks[1].path",
+                "missing",
+            ),
+            (
+                format!(
+                    "[[findings.hooks]]\npath = \"{}\"\nmin_severity = \"severe\"\n",
+                    exe.display()
+                ),
+                "findings.hooks[0].min_severity",
+                "severe",
+            ),
+            (
+                format!(
+                    "[[findings.hooks]]\npath = \"{}\"\ncategories = [\"exec\"]\n",
+                    exe.display()
+                ),
+                "findings.hooks[0].categories",
+                "exec",
+            ),
+            (
+                "[findings]\nrotate_bytes = 0\n".to_owned(),
+                "findings.rotate_bytes",
+                "more than 0",
+            ),
+        ];
+        for (text, key, detail) in cases {
+            let err = Config::from_toml_str(&text, "/etc/c.toml").unwrap_err();
+            let s = err.to_string();
+            assert!(matches!(err, ConfigError::Invalid { .. }), "{s}");
+            assert!(s.contains("/etc/c.toml") && s.contains(key), "{s}");
+            assert!(s.contains(detail), "{s}");
+        }
+        let noexec = d.path().join("noexec");
+        std::fs::write(&noexec, "x").unwrap();
+        let text = format!("[[findings.hooks]]\npath = \"{}\"\n", noexec.display());
+        let err = Config::from_toml_str(&text, "f").unwrap_err();
+        assert!(err.to_string().contains("not an executable file"), "{err}");
+        // unknown keys inside the new tables are refused too
+        let err =
+            Config::from_toml_str("[findings.webhook]\nurl = \"http://h/\"\ntoken = 1\n", "f")
+                .unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { line: 3, .. }), "{err}");
+        let err = Config::from_toml_str("[[findings.hooks]]\ncategories = []\n", "f").unwrap_err();
+        assert!(err.to_string().contains("path"), "{err}");
     }
 
     #[test]
