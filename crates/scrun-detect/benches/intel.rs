@@ -108,8 +108,17 @@ fn report(label: &str, data: &Data) {
     let t = Instant::now();
     idx.verify().unwrap();
     let verify_s = t.elapsed().as_secs_f64();
+    // Peak RSS of this process so far: the largest compile dominates it.
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
     println!(
-        "intel {label}: {} hashes from {:.1} MB of feeds; one compile {compile_s:.2} s; index {} bytes = {:.2} bytes/hash (prefix 2^{}); verify {verify_s:.3} s",
+        "intel {label}: {} hashes from {:.1} MB of feeds; one compile {compile_s:.2} s; index {} bytes = {:.2} bytes/hash (prefix 2^{}); verify {verify_s:.3} s; {hwm}",
         stats.hashes,
         bytes as f64 / 1e6,
         stats.file_bytes,
@@ -144,32 +153,32 @@ fn bench_size(c: &mut Criterion, label: &str, n: usize) {
     let mut i = 0usize;
     g.bench_function("find-hit", |b| {
         b.iter(|| {
-            i = (i + 1) % SAMPLES;
+            i = (i + 1) % data.hits.len();
             idx.find(black_box(&data.hits[i]))
         })
     });
     g.bench_function("find-miss", |b| {
         b.iter(|| {
-            i = (i + 1) % SAMPLES;
+            i = (i + 1) % data.hits.len();
             idx.find(black_box(&data.misses[i]))
         })
     });
     g.bench_function("lookup-hit", |b| {
         b.iter(|| {
-            i = (i + 1) % SAMPLES;
+            i = (i + 1) % data.hits.len();
             idx.lookup(black_box(&data.hits[i]))
         })
     });
     let shared = SharedIndex::open(&data.index).unwrap();
     g.bench_function("shared-lookup-hit", |b| {
         b.iter(|| {
-            i = (i + 1) % SAMPLES;
+            i = (i + 1) % data.hits.len();
             shared.lookup(black_box(&data.hits[i]))
         })
     });
     g.bench_function("shared-lookup-miss", |b| {
         b.iter(|| {
-            i = (i + 1) % SAMPLES;
+            i = (i + 1) % data.hits.len();
             shared.lookup(black_box(&data.misses[i]))
         })
     });

@@ -218,7 +218,8 @@ impl Layout {
             entries_off,
             strings_off,
             strings_len,
-            file_len: strings_off + strings_len,
+            // Saturating: `decode` feeds untrusted counts through here.
+            file_len: strings_off.saturating_add(strings_len),
         }
     }
 
@@ -1349,6 +1350,18 @@ mod tests {
             }
             let _ = idx.stats();
             assert!(idx.verify().is_err());
+        }
+        // Crafted headers with a valid checksum: absurd sizes are refused, not overflowed.
+        let reseal = |b: &mut Vec<u8>| {
+            let sum: [u8; 32] = Sha256::digest(&b[..HEADER_SUMMED]).into();
+            b[HEADER_SUMMED..HEADER_SUMMED + 32].copy_from_slice(&sum);
+        };
+        for (off, value) in [(80usize, u64::MAX), (88, u64::MAX), (16, 1 << 40), (56, 0)] {
+            let mut b = good.clone();
+            b[off..off + 8].copy_from_slice(&value.to_le_bytes());
+            reseal(&mut b);
+            std::fs::write(&bad, &b).unwrap();
+            corrupt_reason(&bad);
         }
         let mut b = good.clone();
         let prefix_off = HEADER_LEN + 64; // 3 feeds: one 64-byte block of counts
