@@ -245,6 +245,14 @@ impl ExecGate {
     }
 }
 
+impl From<OwnedFd> for ExecGate {
+    /// A gate from a fanotify group descriptor received from another process (the supervisor's
+    /// keeper creates and marks the group and hands it to each worker it starts).
+    fn from(fd: OwnedFd) -> ExecGate {
+        ExecGate { fd: Arc::new(fd) }
+    }
+}
+
 impl AsFd for ExecGate {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

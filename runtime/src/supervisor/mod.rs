@@ -184,6 +184,8 @@ fn close_inherited_fds(keep: RawFd) {
 
 /// Shared by every listener thread of one supervisor.
 pub struct Shared {
+    /// What the seccomp path let through, per pid: the exec gate skips re-deciding the same file.
+    pub allowed: std::sync::Mutex<std::collections::HashMap<u32, scrun_detect::FileKey>>,
     pub sdir: ScrunDir,
     pub engine: worker::Context,
     pub log: RateLimitedLog,
@@ -314,30 +316,66 @@ struct Keeper {
     socket: scrun_kernel::listener::ListenerSocket,
     worker: std::process::Child,
     held: Vec<Held>,
+    /// The exec gate (enforce mode on an overlay rootfs): created and marked here, so it
+    /// outlives any worker; every worker gets the group fd.
+    gate: Option<scrun_kernel::gate::ExecGate>,
     init_seen: bool,
     restarts: u32,
     log: RateLimitedLog,
 }
 
+/// The exec gate binds an enforce-mode verdict to the file the kernel actually opens (fanotify
+/// `FAN_OPEN_EXEC_PERM` on the container's own overlay superblock). Not for audit mode (it
+/// never blocks) nor for a rootfs that is not an overlay (a filesystem mark there would gate the
+/// host's execs too).
+fn open_gate(sdir: &ScrunDir) -> Result<Option<scrun_kernel::gate::ExecGate>> {
+    let meta = sdir.load_meta()?;
+    if meta.mode != "enforce" || !matches!(meta.layers, scrun_detect::layers::Rootfs::Overlay(_)) {
+        return Ok(None);
+    }
+    let gate = scrun_kernel::gate::ExecGate::new().context("fanotify_init for the exec gate")?;
+    gate.mark_filesystem(&meta.rootfs)
+        .with_context(|| format!("cannot mark {} for the exec gate", meta.rootfs.display()))?;
+    Ok(Some(gate))
+}
+
 fn keeper_setup(sdir: &ScrunDir) -> Result<Role> {
+    let gate = open_gate(sdir)?;
     // The worker validates the configuration and feeds; its failure is create's failure.
     let worker = spawn_role(sdir, true)?;
     let socket = scrun_kernel::listener::ListenerSocket::bind(&sdir.socket())
         .with_context(|| format!("cannot listen on {}", sdir.socket().display()))?;
     fs::write(sdir.supervisor_pid(), std::process::id().to_string())?;
     health::mark(sdir, "running");
-    Ok(Role::Keeper(Keeper {
+    let keeper = Keeper {
         sdir: sdir.clone(),
         socket,
         worker,
         held: Vec::new(),
+        gate,
         init_seen: false,
         restarts: 0,
         log: RateLimitedLog::open(&sdir.supervisor_log()),
-    }))
+    };
+    keeper.forward_gate();
+    Ok(Role::Keeper(keeper))
 }
 
 impl Keeper {
+    fn forward_gate(&self) {
+        use std::os::fd::AsFd;
+        if let Some(g) = &self.gate {
+            if let Err(e) = scrun_kernel::listener::send_process_state_to(
+                &self.sdir.worker_socket(),
+                worker::GATE_MESSAGE,
+                g.as_fd(),
+            ) {
+                self.log
+                    .error(&format!("cannot hand the exec gate to the worker: {e}"));
+            }
+        }
+    }
+
     fn forward(&self, h: &Held) -> std::io::Result<()> {
         use std::os::fd::AsFd;
         scrun_kernel::listener::send_process_state_to(
@@ -474,6 +512,7 @@ fn setup(sdir: &ScrunDir) -> Result<Shared> {
     let log = RateLimitedLog::open(&sdir.supervisor_log());
     let engine = worker::Context::new(&meta, config).context("cannot set up exec supervision")?;
     Ok(Shared {
+        allowed: std::sync::Mutex::new(std::collections::HashMap::new()),
         sdir: sdir.clone(),
         engine,
         log,
@@ -568,7 +607,7 @@ pub fn precheck_entrypoint(sdir: &ScrunDir, spec: &serde_json::Value) -> Result<
             &resolved,
             worker::Via {
                 interpreter: shebang_of(&resolved.file),
-                loader: None,
+                ..worker::Via::default()
             },
         );
         if d.verdict == scrun_detect::engine::Verdict::Block {

@@ -26,6 +26,8 @@ const MAX_ENV_BYTES: usize = 64 * 1024;
 
 /// Everything a listener thread needs to decide, built once per supervisor.
 pub struct Context {
+    /// The rootfs as the host sees it (the exec gate reports host paths under it).
+    pub rootfs: std::path::PathBuf,
     pub engine: Engine,
     pub config: Arc<Config>,
     pub mode: Mode,
@@ -90,6 +92,7 @@ impl Context {
             identity,
         );
         Ok(Self {
+            rootfs: meta.rootfs.clone(),
             engine,
             config,
             mode,
@@ -97,6 +100,9 @@ impl Context {
         })
     }
 }
+
+/// The keeper's message that carries the exec gate's fanotify group instead of a listener.
+pub const GATE_MESSAGE: &[u8] = br#"{"scrunGate":true,"fds":["gateFd"]}"#;
 
 /// Whether a listener message is the container init's (libcontainer sends status "creating").
 pub fn is_init_state(state: &[u8]) -> bool {
@@ -120,6 +126,12 @@ pub fn serve_connection(shared: &Shared, stream: UnixStream) {
         }
     };
     drop(stream);
+    if state == GATE_MESSAGE {
+        if let Some(fd) = fds.into_iter().next() {
+            serve_gate(shared, scrun_kernel::gate::ExecGate::from(fd));
+        }
+        return;
+    }
     let fd = match scrun_kernel::listener::pick_seccomp_fd(&state, fds) {
         Ok(fd) => fd,
         Err(e) => {
@@ -272,7 +284,7 @@ fn handle(
     let shebang = shebang_interpreter(&resolved.file);
     let via = Via {
         interpreter: shebang,
-        loader: None,
+        ..Via::default()
     };
     let mut verdict = decide(
         ctx,
@@ -303,10 +315,135 @@ fn handle(
             verdict = Verdict::Block;
         }
     }
+    if verdict == Verdict::Allow {
+        if let Ok(mut m) = shared.allowed.lock() {
+            if m.len() > 4096 {
+                m.clear();
+            }
+            m.insert(pid, scrun_detect::FileKey::from_metadata(&resolved.meta));
+        }
+    }
     match verdict {
         Verdict::Allow => Answer::Continue,
         Verdict::Block => Answer::Errno(libc::EPERM),
     }
+}
+
+/// The exec gate: every file the kernel opens for exec on the container's overlay stops here
+/// (enforce mode). A file the seccomp path already decided for the same pid and identical
+/// (dev, ino, size, mtime, ctime) is let through without hashing; anything else — a path swapped by
+/// another thread after the decision, a file renamed over or rewritten, the ELF interpreter — is
+/// decided on the opened file itself. A read lease is held from the decision until the exec has
+/// passed the point where the kernel denies writers (`settle`), so the content that was judged is
+/// the content that runs.
+fn serve_gate(shared: &Shared, gate: scrun_kernel::gate::ExecGate) {
+    if let Err(e) = scrun_kernel::gate::ignore_lease_break_signal() {
+        shared
+            .log
+            .error(&format!("cannot ignore SIGIO for read leases: {e}"));
+    }
+    loop {
+        match gate.wait(-1) {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(e) => {
+                shared.log.error(&format!("exec gate wait: {e}"));
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                continue;
+            }
+        }
+        let events = match gate.read_events() {
+            Ok(ev) => ev,
+            Err(e) => {
+                shared.log.error(&format!("exec gate read: {e}"));
+                continue;
+            }
+        };
+        for ev in events {
+            if ev.needs_response() {
+                gate_decide(shared, &gate, &ev);
+            } else if ev.is_overflow() {
+                shared.log.error("exec gate queue overflow");
+            }
+        }
+    }
+}
+
+fn gate_decide(
+    shared: &Shared,
+    gate: &scrun_kernel::gate::ExecGate,
+    ev: &scrun_kernel::gate::GateEvent,
+) {
+    use scrun_kernel::gate::{ReadLease, settle};
+    let respond = |allow: bool| {
+        if let Err(e) = gate.respond(ev, allow) {
+            shared
+                .log
+                .error(&format!("exec gate answer for pid {}: {e}", ev.pid));
+        }
+    };
+    let Some(file) = ev.file() else {
+        return respond(false);
+    };
+    let Ok(meta) = file.metadata() else {
+        return respond(false);
+    };
+    // Freeze the content: a writer now blocks, and an exec of a file open for write is denied.
+    let lease = match ReadLease::take(file) {
+        Ok(l) => l,
+        Err(e) => {
+            shared.log.warn(&format!(
+                "exec of a file open for writing denied (pid {}): {e}",
+                ev.pid
+            ));
+            return respond(false);
+        }
+    };
+    let key = scrun_detect::FileKey::from_metadata(&meta);
+    let seen = u32::try_from(ev.pid)
+        .ok()
+        .and_then(|pid| shared.allowed.lock().ok()?.remove(&pid))
+        .is_some_and(|k| k == key);
+    let allow = seen || {
+        let path = ev.path().unwrap_or_default();
+        let rootfs = &shared.engine.rootfs;
+        let in_root = path
+            .strip_prefix(rootfs)
+            .map(|p| std::path::Path::new("/").join(p))
+            .unwrap_or(path);
+        match file.try_clone() {
+            Ok(f) => {
+                let resolved = resolve::Resolved {
+                    file: f,
+                    path: in_root,
+                    meta,
+                    memfd: false,
+                };
+                let pid = u32::try_from(ev.pid).unwrap_or(0);
+                let d = decide(
+                    &shared.engine,
+                    &shared.log,
+                    pid,
+                    resolved.path.as_os_str().as_encoded_bytes(),
+                    (Vec::new(), false),
+                    None,
+                    "exec-gate",
+                    &resolved,
+                    Via {
+                        gate: true,
+                        ..Via::default()
+                    },
+                );
+                d.verdict == Verdict::Allow
+            }
+            Err(_) => false,
+        }
+    };
+    respond(allow);
+    if allow {
+        settle(ev, std::time::Duration::from_millis(200));
+    }
+    drop(lease);
 }
 
 /// How the decided file is run when it is not exec'd directly.
@@ -314,6 +451,8 @@ fn handle(
 pub struct Via {
     pub interpreter: Option<String>,
     pub loader: Option<String>,
+    /// Decided by the exec gate on the opened file (the seccomp path saw something else).
+    pub gate: bool,
 }
 
 /// The interpreter of a `#!` script (one pread of the file's head).
@@ -385,11 +524,13 @@ fn indirect_target(
         Via {
             interpreter: None,
             loader: Some(resolved.path.display().to_string()),
+            gate: false,
         }
     } else {
         Via {
             interpreter: Some(resolved.path.display().to_string()),
             loader: None,
+            gate: false,
         }
     };
     Some((target, via))
@@ -451,6 +592,7 @@ pub fn decide(
         interpreter: via.interpreter,
         loader: via.loader,
     };
+    let gate = via.gate;
     let mut decision: Decision = ctx.engine.evaluate(&event, &resolved.file, &resolved.meta);
     if let Some(err) = &decision.error {
         log.warn(&format!(
@@ -461,13 +603,16 @@ pub fn decide(
     if decision.finding.is_some() {
         // Only now pay for /proc reads: the finding names the process and its parent.
         enrich(&mut event, pid);
-        let finding = scrun_detect::report::render(
+        let mut finding = scrun_detect::report::render(
             &event,
             &decision,
             ctx.engine.identity(),
             &ctx.config,
             ctx.mode,
         );
+        if gate {
+            finding.set_prop("scrun_decided_by", "exec-gate");
+        }
         if let Err(e) = ctx.sink.emit(&finding) {
             log.error(&format!("cannot write finding: {e}"));
         }

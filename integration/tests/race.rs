@@ -1,0 +1,159 @@
+//! Enforce mode must hold against a process that races scrun's decision (`tests/data/race.c`,
+//! run inside a container whose rootfs is an overlay, as engines make them):
+//! - a sibling thread flips the exec path between a benign and a blocked binary;
+//! - another process renames the blocked binary over the exec'd path and back;
+//! - another process rewrites the exec'd file with the blocked binary's bytes.
+//!
+//! Each runs hundreds of execs; the blocked binary must never run (its marker never printed).
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+use scrun_integration::image::{busybox_rootfs, sha256_hex};
+use scrun_integration::process::{run_with_timeout, stderr, stdout};
+use scrun_integration::runtime::Runtime;
+use scrun_integration::workdir::Workdir;
+
+const EVIL_MARK: &str = "SCRUN-RACE-EVIL";
+const GOOD_MARK: &str = "SCRUN-RACE-GOOD";
+const ITERATIONS: &str = "250";
+
+struct Fixture {
+    wd: Workdir,
+}
+
+fn fixture() -> Fixture {
+    let wd = Workdir::new("race").expect("workdir");
+    let lower = wd.join("lower");
+    busybox_rootfs(&lower).expect("rootfs");
+    let busybox = fs::read(lower.join("bin/busybox")).unwrap();
+    for (name, mark) in [("busybox-good", GOOD_MARK), ("busybox-evil", EVIL_MARK)] {
+        let mut b = busybox.clone();
+        b.extend_from_slice(format!("\n{mark}\n").as_bytes());
+        let p = lower.join("bin").join(name);
+        fs::write(&p, &b).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let evil = fs::read(lower.join("bin/busybox-evil")).unwrap();
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/race.c");
+    let out = Command::new("gcc")
+        .args(["-static", "-O1", "-pthread", "-o"])
+        .arg(lower.join("bin/race"))
+        .arg(&src)
+        .output()
+        .expect("gcc (install gcc and libc6-dev, see .ci/run)");
+    assert!(out.status.success(), "gcc race.c: {}", stderr(&out));
+    // The rootfs is an overlay, like Docker's, containerd's and podman's.
+    let rootfs = wd.join("bundle/rootfs");
+    for d in [&rootfs, &wd.join("upper"), &wd.join("work")] {
+        fs::create_dir_all(d).unwrap();
+    }
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        wd.join("upper").display(),
+        wd.join("work").display()
+    );
+    let m = Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &opts])
+        .arg(&rootfs)
+        .output()
+        .unwrap();
+    assert!(m.status.success(), "mount overlay: {}", stderr(&m));
+    let spec = Command::new("runc")
+        .args(["spec", "--bundle"])
+        .arg(wd.join("bundle"))
+        .output()
+        .unwrap();
+    assert!(spec.status.success(), "runc spec: {}", stderr(&spec));
+    fs::write(
+        wd.join("feed.txt"),
+        format!("{} race-evil\n", sha256_hex(&evil)),
+    )
+    .unwrap();
+    fs::write(
+        wd.join("scrun.toml"),
+        format!(
+            "mode = \"enforce\"\n[intel]\nfeeds = [\"{}\"]\n[findings]\npath = \"{}\"\n[supervisor]\nhash_cache_dir = \"{}\"\n",
+            wd.join("feed.txt").display(),
+            wd.join("findings.jsonl").display(),
+            wd.join("hashcache").display()
+        ),
+    )
+    .unwrap();
+    Fixture { wd }
+}
+
+impl Fixture {
+    /// Run `race <mode> N` in a fresh container: (lines printed, findings decided by the gate).
+    fn race(&self, mode: &str) -> (Vec<String>, usize) {
+        let p = self.wd.join("bundle/config.json");
+        let mut cfg: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
+        cfg["process"]["terminal"] = false.into();
+        cfg["process"]["args"] = serde_json::json!(["/bin/race", mode, ITERATIONS]);
+        cfg["root"]["readonly"] = false.into();
+        fs::write(&p, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+        let mut cmd = Command::new(Runtime::scrun().path);
+        cmd.env("SCRUN_CONFIG", self.wd.join("scrun.toml"))
+            .arg("--root")
+            .arg(self.wd.join("state"))
+            .args(["run", "--bundle"])
+            .arg(self.wd.join("bundle"))
+            .arg(format!("race-{mode}-{}", std::process::id()));
+        let out = run_with_timeout(&mut cmd, 300).expect("scrun run");
+        assert!(out.status.success(), "race {mode}: {}", stderr(&out));
+        let lines = stdout(&out).lines().map(|l| l.trim().to_string()).collect();
+        let gate = fs::read_to_string(self.wd.join("findings.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"scrun_decided_by\":\"exec-gate\""))
+            .count();
+        (lines, gate)
+    }
+}
+
+fn count(lines: &[String], what: &str) -> usize {
+    lines.iter().filter(|l| l.contains(what)).count()
+}
+
+#[test]
+fn the_blocked_binary_never_runs_whatever_races_the_decision() {
+    let f = fixture();
+    let mut gate_before = 0;
+    // The control: with nothing racing, the benign binary runs every time under the gate.
+    let (lines, _) = f.race("plain");
+    assert_eq!(
+        count(&lines, GOOD_MARK),
+        ITERATIONS.parse::<usize>().unwrap(),
+        "{lines:?}"
+    );
+    for mode in ["flip", "rename", "write"] {
+        let (lines, gate) = f.race(mode);
+        // Whether the benign binary gets through depends on timing (under load every trial can be
+        // denied); the control above proves the gate lets it through when nothing races.
+        let (evil, good, denied) = (
+            count(&lines, EVIL_MARK),
+            count(&lines, GOOD_MARK),
+            count(&lines, "denied errno="),
+        );
+        eprintln!(
+            "race {mode}: {} trials, good {good}, denied {denied}, evil {evil}, gate findings {}",
+            lines.len(),
+            gate - gate_before
+        );
+        assert_eq!(
+            evil,
+            0,
+            "race {mode}: the blocked binary ran {evil} times:\n{}",
+            lines.join("\n")
+        );
+        assert!(
+            denied > 0,
+            "race {mode}: nothing was ever denied, the race did not happen"
+        );
+        gate_before = gate;
+    }
+    assert!(gate_before > 0, "no exec was ever decided by the exec gate");
+}
