@@ -92,6 +92,9 @@ pub enum Command {
     Checkpoint(liboci_cli::Checkpoint),
     /// list and query the findings scrun wrote
     Findings(Findings),
+    /// compile threat feeds into a shared index, inspect it, look a hash up
+    #[command(subcommand)]
+    Intel(Intel),
     /// run the exec supervisor of one container (started by `create`)
     #[command(hide = true)]
     Supervise(Supervise),
@@ -152,6 +155,31 @@ pub struct Findings {
     pub json: bool,
 }
 
+#[derive(Subcommand, Debug)]
+pub enum Intel {
+    /// compile feeds into one index file (atomic replace; running containers pick it up)
+    Compile {
+        /// the index to write (default: [intel] index of the config)
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// feeds as PATH or NAME=PATH (default: [intel] feeds of the config); one SHA-256 per
+        /// line or MalwareBazaar CSV, detected per file
+        feeds: Vec<String>,
+    },
+    /// print an index's counts and verify its checksum
+    Stat {
+        /// the index (default: [intel] index of the config)
+        index: Option<PathBuf>,
+    },
+    /// look a SHA-256 up (exit 1 when it is not listed)
+    Lookup {
+        /// the index (default: [intel] index of the config)
+        #[arg(long)]
+        index: Option<PathBuf>,
+        sha256: String,
+    },
+}
+
 #[derive(Args, Debug)]
 pub struct Supervise {
     /// the container's scrun directory (shadow bundle, socket, metadata)
@@ -162,6 +190,9 @@ pub struct Supervise {
     /// run as the worker that answers notifications (the default role is the keeper)
     #[arg(long)]
     pub worker: bool,
+    /// run the response hooks for the findings read on stdin (started by the worker)
+    #[arg(long)]
+    pub hook_runner: bool,
 }
 
 impl GlobalOpts {

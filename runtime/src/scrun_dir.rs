@@ -139,4 +139,7 @@ pub struct Meta {
     pub layers: scrun_detect::layers::Rootfs,
     /// `st_dev` of the rootfs: files on other devices come from volumes or tmpfs.
     pub rootfs_dev: u64,
+    /// The scrun binary as it was invoked (for response hooks that call back into scrun).
+    #[serde(default)]
+    pub scrun_bin: PathBuf,
 }

@@ -127,6 +127,8 @@ struct Facts {
     provenance: Provenance,
     intel: Option<IntelMatch>,
     allowlisted_hash: bool,
+    /// The intel sources' generations the answers above came from.
+    intel_generation: (u64, u64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -246,6 +248,15 @@ impl Engine {
             .unwrap_or_else(|e| e.into_inner())
             .get(&vkey);
         let facts = match cached {
+            // A reloaded feed index may judge the same file differently: ask it again.
+            Some(f) if f.intel_generation != self.intel_generation() => {
+                let f = self.with_intel(f);
+                self.verdicts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(vkey, f.clone());
+                f
+            }
             Some(f) => f,
             None => match self.compute(target, file, &vkey.file) {
                 Ok(f) => {
@@ -279,18 +290,32 @@ impl Engine {
             _ => self.cache.get_or_hash(key, file, max, false)?,
         };
         let provenance = provenance::resolve(&self.rootfs, located, &digest, &self.cache, max);
-        let intel = self.intel.lookup(&digest.sha256);
-        let allowlisted_hash = self.config.allow.sha256.contains(&digest.sha256)
+        Ok(self.with_intel(Facts {
+            digest,
+            provenance,
+            intel: None,
+            allowlisted_hash: false,
+            intel_generation: (0, 0),
+        }))
+    }
+
+    fn intel_generation(&self) -> (u64, u64) {
+        (
+            self.intel.generation(),
+            self.allow_intel.as_ref().map_or(0, |a| a.generation()),
+        )
+    }
+
+    /// The feeds' answers for the file's hash.
+    fn with_intel(&self, mut f: Facts) -> Facts {
+        f.intel_generation = self.intel_generation();
+        f.intel = self.intel.lookup(&f.digest.sha256);
+        f.allowlisted_hash = self.config.allow.sha256.contains(&f.digest.sha256)
             || self
                 .allow_intel
                 .as_ref()
-                .is_some_and(|a| a.lookup(&digest.sha256).is_some());
-        Ok(Facts {
-            digest,
-            provenance,
-            intel,
-            allowlisted_hash,
-        })
+                .is_some_and(|a| a.lookup(&f.digest.sha256).is_some());
+        f
     }
 
     fn layer_path(&self, p: &Provenance) -> Option<PathBuf> {

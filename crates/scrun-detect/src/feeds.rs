@@ -22,6 +22,12 @@ pub struct IntelMatch {
 pub trait Intel: Send + Sync {
     /// The match for `sha256`, if any.
     fn lookup(&self, sha256: &[u8; 32]) -> Option<IntelMatch>;
+
+    /// Changes whenever the answers may have changed (a reloaded index); callers that cache
+    /// answers re-ask when it moves. Sources that never change keep the default.
+    fn generation(&self) -> u64 {
+        0
+    }
 }
 
 /// The format of a feed file.

@@ -929,6 +929,8 @@ pub struct SharedIndex {
     interval: Duration,
     epoch: Instant,
     next_check_ns: AtomicU64,
+    /// Bumped on every reload (see [`Intel::generation`]).
+    generation: AtomicU64,
 }
 
 impl SharedIndex {
@@ -947,6 +949,7 @@ impl SharedIndex {
             interval,
             epoch,
             next_check_ns: AtomicU64::new(interval.as_nanos() as u64),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -970,6 +973,8 @@ impl SharedIndex {
         }
         let new = Arc::new(CompiledIndex::open(&self.path)?);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = new;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Ok(true)
     }
 
@@ -1001,6 +1006,11 @@ impl Intel for SharedIndex {
     fn lookup(&self, sha256: &[u8; 32]) -> Option<IntelMatch> {
         self.maybe_refresh();
         self.current().lookup(sha256)
+    }
+
+    fn generation(&self) -> u64 {
+        self.maybe_refresh();
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 

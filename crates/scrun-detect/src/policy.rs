@@ -116,6 +116,11 @@ pub struct IntelConfig {
     /// Feeds of known-good hashes (suppress findings).
     #[serde(deserialize_with = "de_feeds")]
     pub allow_feeds: Vec<FeedSpec>,
+    /// A compiled index of malicious hashes (`scrun intel compile`), mapped read-only and shared
+    /// by every supervisor; replaced atomically, it is picked up by running containers.
+    pub index: Option<PathBuf>,
+    /// A compiled index of known-good hashes.
+    pub allow_index: Option<PathBuf>,
 }
 
 /// Where findings go and what they contain.

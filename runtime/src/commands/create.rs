@@ -120,11 +120,28 @@ fn prepare(a: &CreateArgs<'_>, global: &GlobalOpts, root: &Path, sdir: &ScrunDir
         config_path: policy.path.clone(),
         layers,
         rootfs_dev,
+        scrun_bin: invoked_binary(),
     };
     sdir.save_meta(&meta)?;
     crate::supervisor::precheck_entrypoint(sdir, &spec)?;
     crate::supervisor::spawn(sdir).context("cannot start the exec supervisor")?;
     Ok(())
+}
+
+/// The path scrun was invoked as (argv[0] resolved through PATH): `/proc/self/exe` is the sealed
+/// copy, which hooks cannot call.
+fn invoked_binary() -> PathBuf {
+    let arg0 = PathBuf::from(std::env::args_os().next().unwrap_or_default());
+    if arg0.components().count() > 1 {
+        return fs::canonicalize(&arg0).unwrap_or(arg0);
+    }
+    std::env::var_os("PATH")
+        .and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join(&arg0))
+                .find(|c| c.is_file())
+        })
+        .unwrap_or(arg0)
 }
 
 fn build(

@@ -14,6 +14,7 @@ mod events;
 mod exec;
 mod features;
 mod findings;
+mod intel;
 mod kill;
 mod list;
 mod pause;
@@ -73,6 +74,7 @@ pub fn dispatch(command: Command, global: &GlobalOpts) -> Result<u8> {
             )
         }
         Command::Findings(a) => findings::findings(a).map(|_| 0),
+        Command::Intel(a) => intel::intel(a),
         Command::Supervise(a) => crate::supervisor::run(a).map(|_| 0),
     }
 }

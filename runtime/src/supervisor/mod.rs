@@ -182,6 +182,58 @@ fn close_inherited_fds(keep: RawFd) {
     }
 }
 
+/// Start the response hook runner (`scrun supervise DIR --hook-runner`): an unconfined process
+/// that reads findings as JSON lines on its stdin and runs the configured hooks, so the confined
+/// worker never executes anything. Returns the pipe's write end.
+pub fn spawn_hook_runner(sdir: &ScrunDir) -> std::io::Result<std::os::fd::OwnedFd> {
+    let (rd, wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg("supervise")
+        .arg(&sdir.path)
+        .arg("--hook-runner")
+        .stdin(Stdio::from(rd))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .env_clear()
+        .env(
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        );
+    for var in ["SCRUN_CONFIG", "SCRUN_RUN_DIR"] {
+        if let Some(v) = std::env::var_os(var) {
+            cmd.env(var, v);
+        }
+    }
+    cmd.spawn()?;
+    Ok(wr)
+}
+
+/// The hook runner's loop: until the worker closes the pipe.
+fn run_hook_runner(sdir: &ScrunDir) -> Result<()> {
+    let meta = sdir.load_meta()?;
+    let config = match &meta.config_path {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    let specs: Vec<_> = config.findings.hooks.iter().map(|h| h.spec()).collect();
+    let env = vec![
+        ("SCRUN_ROOT".to_string(), meta.root.display().to_string()),
+        (
+            "SCRUN_ROOTFS".to_string(),
+            meta.rootfs.display().to_string(),
+        ),
+        (
+            "SCRUN_BIN".to_string(),
+            meta.scrun_bin.display().to_string(),
+        ),
+    ];
+    let stats = scrun_findings::hooks::run_hook_loop(std::io::stdin().lock(), &specs, &env);
+    let log = RateLimitedLog::open(&sdir.supervisor_log());
+    log.warn(&format!("response hooks done: {stats:?}"));
+    Ok(())
+}
+
 /// Shared by every listener thread of one supervisor.
 pub struct Shared {
     /// What the seccomp path let through, per pid: the exec gate skips re-deciding the same file.
@@ -194,6 +246,11 @@ pub struct Shared {
 }
 
 pub fn run(a: Supervise) -> Result<()> {
+    if a.hook_runner {
+        return run_hook_runner(&ScrunDir {
+            path: a.dir.clone(),
+        });
+    }
     let ready = a.ready_fd.unwrap_or(-1);
     if !a.worker {
         let _ = nix::unistd::setsid();
@@ -510,7 +567,8 @@ fn setup(sdir: &ScrunDir) -> Result<Shared> {
         None => Config::default(),
     };
     let log = RateLimitedLog::open(&sdir.supervisor_log());
-    let engine = worker::Context::new(&meta, config).context("cannot set up exec supervision")?;
+    let engine =
+        worker::Context::new(&meta, config, sdir).context("cannot set up exec supervision")?;
     Ok(Shared {
         allowed: std::sync::Mutex::new(std::collections::HashMap::new()),
         sdir: sdir.clone(),
@@ -542,7 +600,8 @@ pub fn precheck_entrypoint(sdir: &ScrunDir, spec: &serde_json::Value) -> Result<
             .with_context(|| format!("invalid scrun configuration {}", p.display()))?,
         None => Config::default(),
     };
-    let ctx = worker::Context::new(&meta, config).context("cannot set up exec supervision")?;
+    let ctx =
+        worker::Context::new(&meta, config, sdir).context("cannot set up exec supervision")?;
     let candidates: Vec<String> = if arg0.contains('/') {
         let cwd = spec
             .pointer("/process/cwd")

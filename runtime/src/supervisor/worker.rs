@@ -42,21 +42,63 @@ pub enum SetupError {
     Sink(#[from] scrun_findings::sink::SinkError),
     #[error("invalid mode {0:?}")]
     Mode(String),
+    #[error(transparent)]
+    Index(#[from] scrun_detect::index::IndexError),
+    #[error("cannot start the response hook runner: {0}")]
+    HookRunner(std::io::Error),
+}
+
+/// Feeds first, then the compiled index: the first source that lists a hash names it.
+struct Sources(Vec<Arc<dyn Intel>>);
+
+impl Intel for Sources {
+    fn lookup(&self, sha256: &[u8; 32]) -> Option<scrun_detect::feeds::IntelMatch> {
+        self.0.iter().find_map(|s| s.lookup(sha256))
+    }
+
+    fn generation(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|s| s.generation())
+            .fold(0, u64::wrapping_add)
+    }
+}
+
+fn intel_sources(
+    feeds: &[scrun_detect::feeds::FeedSpec],
+    index: Option<&std::path::Path>,
+) -> Result<Option<Arc<dyn Intel>>, SetupError> {
+    let mut v: Vec<Arc<dyn Intel>> = Vec::new();
+    if !feeds.is_empty() {
+        v.push(Arc::new(FeedSet::load(feeds)?));
+    }
+    if let Some(p) = index {
+        v.push(Arc::new(scrun_detect::index::SharedIndex::open(p)?));
+    }
+    Ok(match v.len() {
+        0 => None,
+        1 => v.pop(),
+        _ => Some(Arc::new(Sources(v))),
+    })
 }
 
 impl Context {
-    pub fn new(meta: &Meta, config: Config) -> Result<Self, SetupError> {
+    pub fn new(
+        meta: &Meta,
+        config: Config,
+        sdir: &crate::scrun_dir::ScrunDir,
+    ) -> Result<Self, SetupError> {
         let config = Arc::new(config);
         let mode: Mode = meta
             .mode
             .parse()
             .map_err(|_| SetupError::Mode(meta.mode.clone()))?;
-        let intel: Arc<dyn Intel> = Arc::new(FeedSet::load(&config.intel.feeds)?);
-        let allow: Option<Arc<dyn Intel>> = if config.intel.allow_feeds.is_empty() {
-            None
-        } else {
-            Some(Arc::new(FeedSet::load(&config.intel.allow_feeds)?))
-        };
+        let intel = intel_sources(&config.intel.feeds, config.intel.index.as_deref())?
+            .unwrap_or_else(|| Arc::new(FeedSet::empty()));
+        let allow = intel_sources(
+            &config.intel.allow_feeds,
+            config.intel.allow_index.as_deref(),
+        )?;
         let cache = Arc::new(HashCache::new(
             16 * 1024,
             config.supervisor.hash_cache_dir.clone(),
@@ -76,10 +118,29 @@ impl Context {
         };
         let mut sinks: Vec<Box<dyn Sink>> = Vec::new();
         if let Some(path) = &config.findings.path {
-            sinks.push(Box::new(FileSink::open(path)?));
+            let mut file = FileSink::open(path)?;
+            if let Some(max) = config.findings.rotate_bytes {
+                file = file.with_rotation(max, config.findings.rotate_keep);
+            }
+            sinks.push(Box::new(file));
         }
         if config.findings.stdout {
             sinks.push(Box::new(StdoutSink));
+        }
+        // Started here, before the worker confines itself: the webhook thread resolves its host
+        // now, and the hook runner is a separate, unconfined process fed through a pipe.
+        if let Some(w) = &config.findings.webhook {
+            sinks.push(Box::new(scrun_findings::webhook::WebhookSink::new(
+                &w.url,
+                w.options(),
+            )?));
+        }
+        if !config.findings.hooks.is_empty() {
+            let specs: Vec<_> = config.findings.hooks.iter().map(|h| h.spec()).collect();
+            let pipe = super::spawn_hook_runner(sdir).map_err(SetupError::HookRunner)?;
+            sinks.push(Box::new(
+                scrun_findings::hooks::PipeSink::new(pipe)?.for_hooks(&specs),
+            ));
         }
         let engine = Engine::new(
             Arc::clone(&config),
