@@ -19,12 +19,14 @@ use scrun_integration::workdir::Workdir;
 const EVIL_MARK: &str = "SCRUN-RACE-EVIL";
 const GOOD_MARK: &str = "SCRUN-RACE-GOOD";
 const ITERATIONS: &str = "250";
+const EVIL_SHA_LABEL: &str = "race-evil";
 
 struct Fixture {
     wd: Workdir,
+    policy_mode: String,
 }
 
-fn fixture() -> Fixture {
+fn fixture(policy_mode: &str) -> Fixture {
     let wd = Workdir::new("race").expect("workdir");
     let lower = wd.join("lower");
     busybox_rootfs(&lower).expect("rootfs");
@@ -76,19 +78,33 @@ fn fixture() -> Fixture {
     fs::write(
         wd.join("scrun.toml"),
         format!(
-            "mode = \"enforce\"\n[intel]\nfeeds = [\"{}\"]\n[findings]\npath = \"{}\"\n[supervisor]\nhash_cache_dir = \"{}\"\n",
+            "mode = \"{}\"\n[intel]\nfeeds = [\"{}\"]\n[findings]\npath = \"{}\"\n[supervisor]\nhash_cache_dir = \"{}\"\n",
+            policy_mode,
             wd.join("feed.txt").display(),
             wd.join("findings.jsonl").display(),
             wd.join("hashcache").display()
         ),
     )
     .unwrap();
-    Fixture { wd }
+    Fixture {
+        wd,
+        policy_mode: policy_mode.to_string(),
+    }
 }
 
 impl Fixture {
     /// Run `race <mode> N` in a fresh container: (lines printed, findings decided by the gate).
     fn race(&self, mode: &str) -> (Vec<String>, usize) {
+        let (lines, findings) = self.race_findings(mode);
+        let gate = findings
+            .iter()
+            .filter(|l| l.contains("\"scrun_decided_by\":\"exec-gate\""))
+            .count();
+        (lines, gate)
+    }
+
+    /// Run `race <mode> N`: (lines printed, every finding line so far).
+    fn race_findings(&self, mode: &str) -> (Vec<String>, Vec<String>) {
         let p = self.wd.join("bundle/config.json");
         let mut cfg: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
         cfg["process"]["terminal"] = false.into();
@@ -101,16 +117,20 @@ impl Fixture {
             .arg(self.wd.join("state"))
             .args(["run", "--bundle"])
             .arg(self.wd.join("bundle"))
-            .arg(format!("race-{mode}-{}", std::process::id()));
+            .arg(format!(
+                "race-{}-{mode}-{}",
+                self.policy_mode,
+                std::process::id()
+            ));
         let out = run_with_timeout(&mut cmd, 300).expect("scrun run");
         assert!(out.status.success(), "race {mode}: {}", stderr(&out));
         let lines = stdout(&out).lines().map(|l| l.trim().to_string()).collect();
-        let gate = fs::read_to_string(self.wd.join("findings.jsonl"))
+        let findings = fs::read_to_string(self.wd.join("findings.jsonl"))
             .unwrap_or_default()
             .lines()
-            .filter(|l| l.contains("\"scrun_decided_by\":\"exec-gate\""))
-            .count();
-        (lines, gate)
+            .map(String::from)
+            .collect();
+        (lines, findings)
     }
 }
 
@@ -120,7 +140,7 @@ fn count(lines: &[String], what: &str) -> usize {
 
 #[test]
 fn the_blocked_binary_never_runs_whatever_races_the_decision() {
-    let f = fixture();
+    let f = fixture("enforce");
     let mut gate_before = 0;
     // The control: with nothing racing, the benign binary runs every time under the gate.
     let (lines, _) = f.race("plain");
@@ -156,4 +176,41 @@ fn the_blocked_binary_never_runs_whatever_races_the_decision() {
         gate_before = gate;
     }
     assert!(gate_before > 0, "no exec was ever decided by the exec gate");
+}
+
+/// Audit mode blocks nothing, but it must notice a binary swapped in after its decision: the
+/// watcher compares what the kernel opened with what was decided.
+#[test]
+fn audit_mode_reports_a_file_swapped_after_the_decision() {
+    let f = fixture("audit");
+    let (lines, findings) = f.race_findings("rename");
+    let evil_ran = count(&lines, EVIL_MARK);
+    let changed: Vec<&String> = findings
+        .iter()
+        .filter(|l| l.contains("\"scrun_changed_after_decision\":\"true\""))
+        .collect();
+    eprintln!(
+        "audit rename: evil ran {evil_ran} times, {} findings, {} changed-after-decision",
+        findings.len(),
+        changed.len()
+    );
+    assert!(
+        evil_ran > 0,
+        "the race never put the blocked binary in place; nothing to notice"
+    );
+    assert!(
+        !changed.is_empty(),
+        "no finding says a file was swapped after the decision"
+    );
+    assert!(
+        changed.iter().all(|l| l.contains("\"ALLOWED\"")),
+        "audit mode blocked something"
+    );
+    assert!(
+        changed
+            .iter()
+            .any(|l| l.contains("Malicious Binary Executed") && l.contains(EVIL_SHA_LABEL)),
+        "no changed-after-decision finding names the malicious binary ({} changed findings)",
+        changed.len()
+    );
 }

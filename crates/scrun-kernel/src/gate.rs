@@ -71,6 +71,8 @@ fn gate_err(e: GateError) -> io::Error {
 #[derive(Debug)]
 pub struct ExecGate {
     fd: Arc<OwnedFd>,
+    /// The event marks ask for: `FAN_OPEN_EXEC_PERM` (a gate) or `FAN_OPEN_EXEC` (a watcher).
+    mask: u64,
 }
 
 /// One event read from the gate. A permission event is answered through
@@ -122,7 +124,26 @@ impl ExecGate {
         let fd = cvt(unsafe { libc::fanotify_init(flags, event_flags) })?;
         // SAFETY: fanotify_init just returned this descriptor; nothing else in the process owns it.
         let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        Ok(ExecGate { fd: Arc::new(fd) })
+        Ok(ExecGate {
+            fd: Arc::new(fd),
+            mask: libc::FAN_OPEN_EXEC_PERM,
+        })
+    }
+
+    /// A watcher rather than a gate: `FAN_CLASS_NOTIF` with `FAN_OPEN_EXEC`. Execs never wait
+    /// for it; each event still carries the opened file, so what ran can be compared with what
+    /// was decided (audit mode). Its events need no answer.
+    pub fn watcher() -> io::Result<ExecGate> {
+        let flags = libc::FAN_CLASS_NOTIF | libc::FAN_CLOEXEC | libc::FAN_UNLIMITED_QUEUE;
+        let event_flags = (libc::O_RDONLY | libc::O_LARGEFILE | libc::O_CLOEXEC) as libc::c_uint;
+        // SAFETY: fanotify_init takes two integer flag words and touches no memory of ours.
+        let fd = cvt(unsafe { libc::fanotify_init(flags, event_flags) })?;
+        // SAFETY: fanotify_init just returned this descriptor; nothing else in the process owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(ExecGate {
+            fd: Arc::new(fd),
+            mask: libc::FAN_OPEN_EXEC,
+        })
     }
 
     /// Gates every exec on the filesystem (superblock) that holds `path`, whatever mount or
@@ -160,15 +181,7 @@ impl ExecGate {
         let ptr = cpath.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
         // SAFETY: `ptr` is null (mark dirfd itself) or a NUL-terminated string owned by `cpath`,
         // alive for the whole call; the kernel only reads it. The group fd is owned by `self`.
-        let rc = unsafe {
-            libc::fanotify_mark(
-                self.fd.as_raw_fd(),
-                flags,
-                libc::FAN_OPEN_EXEC_PERM,
-                dirfd,
-                ptr,
-            )
-        };
+        let rc = unsafe { libc::fanotify_mark(self.fd.as_raw_fd(), flags, self.mask, dirfd, ptr) };
         cvt(rc).map(drop)
     }
 
@@ -249,7 +262,11 @@ impl From<OwnedFd> for ExecGate {
     /// A gate from a fanotify group descriptor received from another process (the supervisor's
     /// keeper creates and marks the group and hands it to each worker it starts).
     fn from(fd: OwnedFd) -> ExecGate {
-        ExecGate { fd: Arc::new(fd) }
+        // Marks were made by the sender; the mask only matters for marking.
+        ExecGate {
+            fd: Arc::new(fd),
+            mask: libc::FAN_OPEN_EXEC_PERM,
+        }
     }
 }
 

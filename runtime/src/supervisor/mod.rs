@@ -382,15 +382,21 @@ struct Keeper {
 }
 
 /// The exec gate binds an enforce-mode verdict to the file the kernel actually opens (fanotify
-/// `FAN_OPEN_EXEC_PERM` on the container's own overlay superblock). Not for audit mode (it
-/// never blocks) nor for a rootfs that is not an overlay (a filesystem mark there would gate the
+/// `FAN_OPEN_EXEC_PERM` on the container's own overlay superblock). Audit mode gets a watcher
+/// instead (`FAN_OPEN_EXEC`, nothing waits on it) that notices a file swapped after the
+/// decision. Neither for a rootfs that is not an overlay (a filesystem mark there would see the
 /// host's execs too).
 fn open_gate(sdir: &ScrunDir) -> Result<Option<scrun_kernel::gate::ExecGate>> {
     let meta = sdir.load_meta()?;
-    if meta.mode != "enforce" || !matches!(meta.layers, scrun_detect::layers::Rootfs::Overlay(_)) {
+    if !matches!(meta.layers, scrun_detect::layers::Rootfs::Overlay(_)) {
         return Ok(None);
     }
-    let gate = scrun_kernel::gate::ExecGate::new().context("fanotify_init for the exec gate")?;
+    let gate = if meta.mode == "enforce" {
+        scrun_kernel::gate::ExecGate::new()
+    } else {
+        scrun_kernel::gate::ExecGate::watcher()
+    }
+    .context("fanotify_init for the exec gate")?;
     gate.mark_filesystem(&meta.rootfs)
         .with_context(|| format!("cannot mark {} for the exec gate", meta.rootfs.display()))?;
     Ok(Some(gate))

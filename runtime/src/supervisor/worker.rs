@@ -425,9 +425,71 @@ fn serve_gate(shared: &Shared, gate: scrun_kernel::gate::ExecGate) {
                 gate_decide(shared, &gate, &ev);
             } else if ev.is_overflow() {
                 shared.log.error("exec gate queue overflow");
+            } else {
+                watch_check(shared, &ev);
             }
         }
     }
+}
+
+/// The in-container path of a gate event's file: fanotify reports it relative to the opener's
+/// root (or under the rootfs when opened from the host), with " (deleted)" once renamed over.
+fn gate_event_path(shared: &Shared, ev: &scrun_kernel::gate::GateEvent) -> std::path::PathBuf {
+    let path = ev.path().unwrap_or_default();
+    let path = match path.to_str().and_then(|p| p.strip_suffix(" (deleted)")) {
+        Some(p) => std::path::PathBuf::from(p),
+        None => path,
+    };
+    match path.strip_prefix(&shared.engine.rootfs) {
+        Ok(p) => std::path::Path::new("/").join(p),
+        Err(_) => path,
+    }
+}
+
+/// Audit mode's watcher: the exec already happened (nothing waits for this); if the file the
+/// kernel opened is not the one the seccomp path allowed for that pid, decide on what really ran
+/// and say so in the finding.
+fn watch_check(shared: &Shared, ev: &scrun_kernel::gate::GateEvent) {
+    let Some(file) = ev.file() else { return };
+    let Ok(meta) = file.metadata() else { return };
+    let key = scrun_detect::FileKey::from_metadata(&meta);
+    let Some(decided) = u32::try_from(ev.pid)
+        .ok()
+        .and_then(|pid| shared.allowed.lock().ok()?.remove(&pid))
+    else {
+        return; // an ELF interpreter, or an exec seccomp did not see
+    };
+    if decided == key {
+        return;
+    }
+    shared.log.warn(&format!(
+        "pid {}: the file exec'd is not the one decided on",
+        ev.pid
+    ));
+    let in_root = gate_event_path(shared, ev);
+    let Ok(f) = file.try_clone() else { return };
+    let resolved = resolve::Resolved {
+        file: f,
+        path: in_root,
+        meta,
+        memfd: false,
+    };
+    let pid = u32::try_from(ev.pid).unwrap_or(0);
+    decide(
+        &shared.engine,
+        &shared.log,
+        pid,
+        resolved.path.as_os_str().as_encoded_bytes(),
+        (Vec::new(), false),
+        None,
+        "exec-watch",
+        &resolved,
+        Via {
+            decided_by: Some("exec-watch"),
+            changed_after_decision: true,
+            ..Via::default()
+        },
+    );
 }
 
 fn gate_decide(
@@ -466,12 +528,7 @@ fn gate_decide(
         .and_then(|pid| shared.allowed.lock().ok()?.remove(&pid))
         .is_some_and(|k| k == key);
     let allow = seen || {
-        let path = ev.path().unwrap_or_default();
-        let rootfs = &shared.engine.rootfs;
-        let in_root = path
-            .strip_prefix(rootfs)
-            .map(|p| std::path::Path::new("/").join(p))
-            .unwrap_or(path);
+        let in_root = gate_event_path(shared, ev);
         match file.try_clone() {
             Ok(f) => {
                 let resolved = resolve::Resolved {
@@ -491,7 +548,7 @@ fn gate_decide(
                     "exec-gate",
                     &resolved,
                     Via {
-                        gate: true,
+                        decided_by: Some("exec-gate"),
                         ..Via::default()
                     },
                 );
@@ -512,8 +569,11 @@ fn gate_decide(
 pub struct Via {
     pub interpreter: Option<String>,
     pub loader: Option<String>,
-    /// Decided by the exec gate on the opened file (the seccomp path saw something else).
-    pub gate: bool,
+    /// Decided on the opened file by the exec gate (`"exec-gate"`) or watcher (`"exec-watch"`):
+    /// the seccomp path saw something else.
+    pub decided_by: Option<&'static str>,
+    /// The file that was opened is not the one the seccomp path decided on (audit mode).
+    pub changed_after_decision: bool,
 }
 
 /// The interpreter of a `#!` script (one pread of the file's head).
@@ -583,15 +643,13 @@ fn indirect_target(
     }
     let via = if is_loader {
         Via {
-            interpreter: None,
             loader: Some(resolved.path.display().to_string()),
-            gate: false,
+            ..Via::default()
         }
     } else {
         Via {
             interpreter: Some(resolved.path.display().to_string()),
-            loader: None,
-            gate: false,
+            ..Via::default()
         }
     };
     Some((target, via))
@@ -653,7 +711,7 @@ pub fn decide(
         interpreter: via.interpreter,
         loader: via.loader,
     };
-    let gate = via.gate;
+    let (decided_by, changed) = (via.decided_by, via.changed_after_decision);
     let mut decision: Decision = ctx.engine.evaluate(&event, &resolved.file, &resolved.meta);
     if let Some(err) = &decision.error {
         log.warn(&format!(
@@ -671,8 +729,14 @@ pub fn decide(
             &ctx.config,
             ctx.mode,
         );
-        if gate {
-            finding.set_prop("scrun_decided_by", "exec-gate");
+        if let Some(by) = decided_by {
+            finding.set_prop("scrun_decided_by", by);
+        }
+        if changed {
+            finding.set_prop("scrun_changed_after_decision", "true");
+            finding.description.push_str(
+                " The file that ran is not the one scrun decided on when the exec was trapped: it was swapped between the decision and the exec.",
+            );
         }
         if let Err(e) = ctx.sink.emit(&finding) {
             log.error(&format!("cannot write finding: {e}"));
