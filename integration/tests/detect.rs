@@ -705,3 +705,27 @@ fn loader_run_directly_is_checked_on_the_real_target() {
         "BLOCKED"
     );
 }
+
+#[test]
+fn exec_from_dev_shm_is_fileless() {
+    let e = env();
+    // Docker mounts /dev/shm noexec; a container that remounts it exec can run from it.
+    let (out, c) = run(
+        &["--tmpfs", "/dev/shm:rw,exec"],
+        &sh("cp /bin/busybox /dev/shm/busybox-x && /dev/shm/busybox-x true && echo ran"),
+    );
+    assert_eq!(stdout(&out), "ran\n", "stderr: {}", stderr(&out));
+    let f = c.single_finding();
+    assert_eq!(
+        s(&f, "/category"),
+        "Privilege Escalation: Fileless Execution in /dev/shm",
+        "{f}"
+    );
+    assert_eq!(s(&f, "/severity"), "HIGH", "{f}");
+    assert_eq!(
+        s(&f, "/processes/0/binary/path"),
+        "/dev/shm/busybox-x",
+        "{f}"
+    );
+    assert_eq!(s(&f, "/processes/0/binary/sha256"), e.busybox_sha, "{f}");
+}

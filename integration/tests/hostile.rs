@@ -18,6 +18,10 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
+    fixture_with("mode = \"audit\"\n")
+}
+
+fn fixture_with(policy: &str) -> Fixture {
     let wd = Workdir::new("hostile").expect("workdir");
     let rootfs = wd.join("bundle/rootfs");
     busybox_rootfs(&rootfs).expect("rootfs");
@@ -42,7 +46,7 @@ fn fixture() -> Fixture {
     fs::write(
         wd.join("scrun.toml"),
         format!(
-            "mode = \"audit\"\n[findings]\npath = \"{}\"\n[supervisor]\nhash_cache_dir = \"{}\"\n",
+            "{policy}[findings]\npath = \"{}\"\n[supervisor]\nhash_cache_dir = \"{}\"\n",
             wd.join("findings.jsonl").display(),
             wd.join("hashcache").display()
         ),
@@ -116,4 +120,32 @@ fn hostile_exec_calls_end_as_under_runc_and_the_supervisor_survives() {
     f.set_args(&["/bin/busybox", "echo", "still-supervised"]);
     let (code, out) = f.run(&Runtime::scrun(), &format!("h-last-{}", std::process::id()));
     assert_eq!((code, out.as_str()), (0, "still-supervised"));
+}
+
+/// Enforce mode: a memfd whose content a feed lists is not executed (`actions.memfd_malicious`).
+#[test]
+fn malicious_memfd_is_blocked_in_enforce_mode() {
+    // The memfd gets a copy of /bin/busybox: list busybox's hash as malicious.
+    let sha = scrun_integration::image::sha256_hex(&fs::read("/bin/busybox").unwrap());
+    let feed = std::env::temp_dir().join(format!("scrun-memfd-feed-{}", std::process::id()));
+    fs::write(&feed, format!("{sha} test-memfd\n")).unwrap();
+    let f = fixture_with(&format!(
+        "mode = \"enforce\"\n[allow]\npaths = [\"/bin/*\"]\n[intel]\nfeeds = [\"{}\"]\n",
+        feed.display()
+    ));
+    f.set_args(&["/bin/hostile", "memfd"]);
+    let (code, out) = f.run(&Runtime::scrun(), &format!("hm-{}", std::process::id()));
+    let _ = fs::remove_file(&feed);
+    assert_eq!((code, out.as_str()), (0, "memfd rc=-1 errno=EPERM"));
+    let findings = fs::read_to_string(f.wd.join("findings.jsonl")).unwrap_or_default();
+    let memfd: Vec<&str> = findings
+        .lines()
+        .filter(|l| l.contains("Fileless Execution in /memfd:"))
+        .collect();
+    assert_eq!(memfd.len(), 1, "{findings}");
+    assert!(
+        memfd[0].contains("\"BLOCKED\"") && memfd[0].contains("test-memfd"),
+        "{}",
+        memfd[0]
+    );
 }
