@@ -199,6 +199,9 @@ pub fn resolve_exec(
         }
         return resolve_fd_itself(root, pid, call_dirfd, &shown);
     }
+    if let Some(r) = resolve_fast(root, path, nofollow) {
+        return Ok(r);
+    }
     let mut walk = Walk {
         root,
         pid,
@@ -224,6 +227,68 @@ pub fn resolve_exec(
     let mut queue = VecDeque::new();
     prepend_components(&mut queue, path);
     walk.run(queue, nofollow)
+}
+
+/// The common case in one syscall: an absolute path outside `/proc`, opened with
+/// `openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)` from the container root (symlinks resolved
+/// by the kernel, never above the root), its in-container path read back from
+/// `/proc/self/fd/N` (relative to the container's root once our view of that root, `prefix`, is
+/// stripped). Anything unusual — an error (the walk gives the exact errno), a magic link, a file
+/// that is not regular, a path our view cannot place — returns `None` and the walk decides.
+/// perf note §3: the component walk costs 5 opens per exec; this costs one.
+fn resolve_fast(root: &RootDir, path: &[u8], nofollow: bool) -> Option<Resolved> {
+    if path.first() != Some(&b'/') || path.starts_with(b"/proc/") || path == b"/proc" {
+        return None;
+    }
+    let cpath = CString::new(path).ok()?;
+    // SAFETY: open_how is plain integers; all-zero is its documented "no options" value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    // O_NONBLOCK: a FIFO must not block the open (the walk then reports EACCES for it); it
+    // changes nothing for the regular files kept here.
+    let nofollow = if nofollow { libc::O_NOFOLLOW } else { 0 };
+    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | nofollow) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: `cpath` is a NUL-terminated string alive for the call, `how` a live open_how whose
+    // size is passed; the kernel reads both and returns a new descriptor or -1.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            std::os::fd::AsRawFd::as_raw_fd(&root.fd),
+            cpath.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if rc < 0 {
+        return None;
+    }
+    // SAFETY: openat2 just returned this descriptor; nothing else owns it.
+    let file = unsafe { <File as std::os::fd::FromRawFd>::from_raw_fd(rc as i32) };
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
+    let seen = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+    let seen = seen.as_os_str().as_bytes();
+    let inside: &[u8] = if root.prefix == b"/" {
+        seen
+    } else {
+        let rest = seen.strip_prefix(root.prefix.as_slice())?;
+        if !rest.is_empty() && rest[0] != b'/' {
+            return None;
+        }
+        rest
+    };
+    if inside.first() != Some(&b'/') || inside.ends_with(b" (deleted)") {
+        return None;
+    }
+    Some(Resolved {
+        file,
+        path: PathBuf::from(OsStr::from_bytes(inside)),
+        meta,
+        memfd: false,
+    })
 }
 
 /// `execveat(fd, "", AT_EMPTY_PATH)`: the file is `/proc/<pid>/fd/<fd>` itself.

@@ -65,6 +65,18 @@ pub fn spawn(sdir: &ScrunDir) -> Result<()> {
     spawn_role(sdir, false).map(|_| ())
 }
 
+/// The binary the supervisor processes run from: scrun's own file on the host, as it was invoked.
+/// Not `/proc/self/exe`: in `create` that is the sealed memfd copy (CVE-2019-5736), and a
+/// long-lived process exec'd from it would pin ~12 MiB of unshared memory per container. The
+/// supervisor never runs inside the container, so it needs no sealed copy.
+fn supervisor_binary(sdir: &ScrunDir) -> std::path::PathBuf {
+    sdir.load_meta()
+        .ok()
+        .map(|m| m.scrun_bin)
+        .filter(|p| p.is_absolute() && p.is_file())
+        .unwrap_or_else(|| std::path::PathBuf::from("/proc/self/exe"))
+}
+
 /// Start a keeper (`worker == false`) or a worker, and wait for its readiness line.
 fn spawn_role(sdir: &ScrunDir, worker: bool) -> Result<std::process::Child> {
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
@@ -72,7 +84,7 @@ fn spawn_role(sdir: &ScrunDir, worker: bool) -> Result<std::process::Child> {
     let child_wr = nix::unistd::dup(wr.as_raw_fd()).context("dup")?;
     let child_wr = OwnedFdGuard(child_wr);
     drop(wr);
-    let mut cmd = Command::new("/proc/self/exe");
+    let mut cmd = Command::new(supervisor_binary(sdir));
     cmd.arg("supervise")
         .arg(&sdir.path)
         .arg("--ready-fd")
@@ -188,7 +200,7 @@ fn close_inherited_fds(keep: RawFd) {
 pub fn spawn_hook_runner(sdir: &ScrunDir) -> std::io::Result<std::os::fd::OwnedFd> {
     let (rd, wr) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
-    let mut cmd = Command::new("/proc/self/exe");
+    let mut cmd = Command::new(supervisor_binary(sdir));
     cmd.arg("supervise")
         .arg(&sdir.path)
         .arg("--hook-runner")
