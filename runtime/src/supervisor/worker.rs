@@ -394,15 +394,30 @@ fn handle(
 /// (enforce mode). A file the seccomp path already decided for the same pid and identical
 /// (dev, ino, size, mtime, ctime) is let through without hashing; anything else — a path swapped by
 /// another thread after the decision, a file renamed over or rewritten, the ELF interpreter — is
-/// decided on the opened file itself. A read lease is held from the decision until the exec has
-/// passed the point where the kernel denies writers (`settle`), so the content that was judged is
-/// the content that runs.
+/// decided on the opened file itself. A read lease is held from the decision until well after the
+/// answer: the kernel raises the event before it denies writers to the file, so a writer that
+/// slipped in right after the answer could still change what runs. Rather than polling
+/// `/proc/<pid>` until the exec is past that point (which costs every exec a procfs walk), the
+/// allowed event — its file, and so its lease — is kept open for `LEASE_HOLD` by a releaser
+/// thread; a writer meanwhile waits, then finds the running binary busy (ETXTBSY).
 fn serve_gate(shared: &Shared, gate: scrun_kernel::gate::ExecGate) {
     if let Err(e) = scrun_kernel::gate::ignore_lease_break_signal() {
         shared
             .log
             .error(&format!("cannot ignore SIGIO for read leases: {e}"));
     }
+    let (held_tx, held_rx) =
+        std::sync::mpsc::channel::<(std::time::Instant, scrun_kernel::gate::GateEvent)>();
+    std::thread::spawn(move || {
+        // Events arrive in deadline order: drop each (closing its file ends its lease) on time.
+        for (deadline, ev) in held_rx {
+            let now = std::time::Instant::now();
+            if deadline > now {
+                std::thread::sleep(deadline - now);
+            }
+            drop(ev);
+        }
+    });
     loop {
         match gate.wait(-1) {
             Ok(true) => {}
@@ -422,7 +437,9 @@ fn serve_gate(shared: &Shared, gate: scrun_kernel::gate::ExecGate) {
         };
         for ev in events {
             if ev.needs_response() {
-                gate_decide(shared, &gate, &ev);
+                if gate_decide(shared, &gate, &ev) {
+                    let _ = held_tx.send((std::time::Instant::now() + LEASE_HOLD, ev));
+                }
             } else if ev.is_overflow() {
                 shared.log.error("exec gate queue overflow");
             } else {
@@ -492,12 +509,17 @@ fn watch_check(shared: &Shared, ev: &scrun_kernel::gate::GateEvent) {
     );
 }
 
+/// How long an allowed exec's file stays leased after the answer (see [`serve_gate`]).
+const LEASE_HOLD: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Decides one gate event and answers it; true when allowed with its lease still held (the caller
+/// keeps the event, and so the lease, for [`LEASE_HOLD`]).
 fn gate_decide(
     shared: &Shared,
     gate: &scrun_kernel::gate::ExecGate,
     ev: &scrun_kernel::gate::GateEvent,
-) {
-    use scrun_kernel::gate::{ReadLease, settle};
+) -> bool {
+    use scrun_kernel::gate::ReadLease;
     let respond = |allow: bool| {
         if let Err(e) = gate.respond(ev, allow) {
             shared
@@ -506,10 +528,12 @@ fn gate_decide(
         }
     };
     let Some(file) = ev.file() else {
-        return respond(false);
+        respond(false);
+        return false;
     };
     let Ok(meta) = file.metadata() else {
-        return respond(false);
+        respond(false);
+        return false;
     };
     // Freeze the content: a writer now blocks, and an exec of a file open for write is denied.
     let lease = match ReadLease::take(file) {
@@ -519,7 +543,8 @@ fn gate_decide(
                 "exec of a file open for writing denied (pid {}): {e}",
                 ev.pid
             ));
-            return respond(false);
+            respond(false);
+            return false;
         }
     };
     let key = scrun_detect::FileKey::from_metadata(&meta);
@@ -559,9 +584,10 @@ fn gate_decide(
     };
     respond(allow);
     if allow {
-        settle(ev, std::time::Duration::from_millis(200));
+        // Released when the event's file is closed, after LEASE_HOLD.
+        std::mem::forget(lease);
     }
-    drop(lease);
+    allow
 }
 
 /// How the decided file is run when it is not exec'd directly.
