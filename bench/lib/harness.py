@@ -5,7 +5,7 @@ Runs each runtime CLI with posix_spawn + wait4: wall time (perf_counter around s
 time (ru_utime + ru_stime of the CLI and every child it waited for) and peak RSS (ru_maxrss, the
 max over the same tree). The harness is a child subreaper, so processes that a runtime leaves
 behind (scrun's detached supervisor, a container init after `create` exits) are re-parented to it;
-they are reaped here and a process whose comm is `scrun` is accounted as the supervisor (its CPU
+they are reaped here and a process whose comm is `scrun` (or `exe`) is accounted as the supervisor (its CPU
 and ru_maxrss), everything else as the container. Rows go to a CSV file.
 """
 import argparse, csv, ctypes, glob, json, os, re, sys, time
@@ -70,7 +70,7 @@ def collect():
     global orphans
     cpu, rss, n = 0.0, 0, 0
     for comm, ru in orphans:
-        if comm == "exe":  # `scrun supervise` is exec'd as /proc/self/exe
+        if comm in ("exe", "scrun"):  # `scrun supervise` (older builds exec it as /proc/self/exe)
             cpu += (ru.ru_utime + ru.ru_stime) * 1000
             rss = max(rss, ru.ru_maxrss)
             n += 1
