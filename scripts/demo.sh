@@ -18,13 +18,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A harmless stand-in for malware: busybox with a marker appended, so its SHA-256 is unique; the
-# demo feed lists that hash as malicious.
+# A harmless stand-in for malware: a tiny static program that only prints a line; the demo feed
+# lists its SHA-256 as malicious.
 mkdir -p "$D/rootfs/bin" "$D/rootfs/etc" "$D/rootfs/tmp" "$D/rootfs/usr/local/bin"
 cp /bin/busybox "$D/rootfs/bin/busybox"
 chroot "$D/rootfs" /bin/busybox --install -s /bin
-cp /bin/busybox "$D/rootfs/usr/local/bin/cryptominer"
-echo "scrun-demo-marker" >> "$D/rootfs/usr/local/bin/cryptominer"
+printf '#include <stdio.h>\nint main(void){puts("cryptominer: pretending to mine (harmless scrun demo)");return 0;}\n' > "$D/miner.c"
+gcc -static -O2 -o "$D/rootfs/usr/local/bin/cryptominer" "$D/miner.c"
 echo "root:x:0:0:root:/root:/bin/sh" > "$D/rootfs/etc/passwd"
 BAD=$(sha256sum "$D/rootfs/usr/local/bin/cryptominer" | cut -d' ' -f1)
 echo "$BAD demo-cryptominer" > "$D/feed.txt"
@@ -45,9 +45,9 @@ docker info >/dev/null || { cat "$D/dockerd.log"; exit 1; }
 docker import -c 'CMD ["sh"]' "$D/rootfs.tar" scrun-demo/app:1 >/dev/null
 
 echo "== audit mode: the built-in malicious binary runs, and a finding is written"
-docker run --rm --runtime=scrun scrun-demo/app:1 sh -c 'cryptominer echo "cryptominer ran"; cp /bin/busybox /tmp/dropped; /tmp/dropped true' || true
+docker run --rm --runtime=scrun scrun-demo/app:1 sh -c 'cryptominer; cp /bin/busybox /tmp/busybox-dropped; /tmp/busybox-dropped echo "an added binary ran"' || true
 echo "== enforce mode (label scrun.mode=enforce): the same exec fails with EPERM"
-docker run --rm --runtime=scrun --label scrun.mode=enforce scrun-demo/app:1 sh -c 'cryptominer echo "cryptominer ran"; echo "exit code $?"' || true
+docker run --rm --runtime=scrun --label scrun.mode=enforce scrun-demo/app:1 sh -c 'cryptominer; echo "exit code $?"' || true
 echo "== findings"
 "$SCRUN" findings --file "$D/findings.jsonl"
 echo "== the first finding as SCC JSON"
