@@ -348,6 +348,73 @@ mod tests {
         ));
     }
 
+    /// Random JSON shaped like seccomp profiles (wrong types, missing keys, odd actions): the merge
+    /// returns a profile with exactly one NOTIFY rule for what it notified, or an error; it
+    /// never panics.
+    #[test]
+    fn merge_never_panics_on_generated_profiles() {
+        let mut x: u64 = 0xD0C4_E5EC;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let actions = [
+            "SCMP_ACT_ALLOW",
+            "SCMP_ACT_LOG",
+            "SCMP_ACT_ERRNO",
+            "SCMP_ACT_KILL",
+            "SCMP_ACT_NOTIFY",
+            "SCMP_ACT_TRACE",
+            "bogus",
+        ];
+        let names = ["execve", "execveat", "read", "clone", "", "EXECVE"];
+        for _ in 0..5000 {
+            let mut rules = Vec::new();
+            for _ in 0..next(5) {
+                let rule = match next(6) {
+                    0 => json!(null),
+                    1 => json!("string rule"),
+                    2 => {
+                        json!({"names": names[next(names.len() as u64) as usize], "action": actions[next(actions.len() as u64) as usize]})
+                    }
+                    3 => json!({"action": actions[next(actions.len() as u64) as usize]}),
+                    _ => {
+                        let n: Vec<_> = (0..next(4))
+                            .map(|_| json!(names[next(names.len() as u64) as usize]))
+                            .collect();
+                        let mut r = json!({"names": n, "action": actions[next(actions.len() as u64) as usize]});
+                        if next(4) == 0 {
+                            r["args"] = json!([{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]);
+                        }
+                        r
+                    }
+                };
+                rules.push(rule);
+            }
+            let mut profile = match next(5) {
+                0 => Value::Null,
+                1 => json!(42),
+                2 => json!({"syscalls": rules}),
+                3 => {
+                    json!({"defaultAction": actions[next(actions.len() as u64) as usize], "syscalls": "x"})
+                }
+                _ => {
+                    json!({"defaultAction": actions[next(actions.len() as u64) as usize], "syscalls": rules})
+                }
+            };
+            if let Ok(report) = merge_notify(&mut profile) {
+                let notify = names_with_action(&profile, "SCMP_ACT_NOTIFY");
+                assert_eq!(notify, report.notified, "{profile}");
+                for n in &report.notified {
+                    let allowed = names_with_action(&profile, "SCMP_ACT_ALLOW");
+                    assert!(!allowed.contains(n), "{n} still allowed in {profile}");
+                }
+            }
+        }
+    }
+
     #[test]
     fn full_rewrite() {
         let mut spec = json!({
