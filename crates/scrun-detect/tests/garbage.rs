@@ -139,7 +139,7 @@ max_hash_bytes = 1024
 
 #[test]
 fn mountinfo_never_panics_on_mutated_overlay_lines() {
-    let mut rng = Rng(0x0EE1_A7);
+    let mut rng = Rng(0x000E_E1A7);
     let line = "49 42 0:40 / /var/lib/docker/overlay2/f94b/merged rw,relatime shared:2 - overlay overlay rw,lowerdir=/var/lib/docker/overlay2/l/AAA:/var/lib/docker/overlay2/l/BBB,upperdir=/var/lib/docker/overlay2/f94b/diff,workdir=/var/lib/docker/overlay2/f94b/work\n";
     let alphabet: &[u8] = b"/:,=\\ 0123456789abclowerdirupper-\n";
     for _ in 0..3000 {

@@ -38,7 +38,7 @@ fn payloads_never_panic_and_the_named_fd_is_picked() {
     assert_eq!(got.as_raw_fd(), want);
 
     let alphabet: &[u8] = b"{}[]\",:seccompFdfdsother0123456789 \\\x00\xff";
-    let mut rng = Rng(0x115_7E4E);
+    let mut rng = Rng(0x0115_7E4E);
     let (mut ok, mut err) = (0, 0);
     for _ in 0..4000 {
         let mut input = good.to_vec();
