@@ -5,6 +5,7 @@ pub mod cri;
 pub mod docker;
 pub mod error;
 pub mod image;
+pub mod oci;
 pub mod podman;
 pub mod process;
 pub mod runtime;

@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use scrun_integration::image::busybox_rootfs;
+use scrun_integration::oci::write_spec;
 use scrun_integration::process::{run_with_input, run_with_timeout, stderr, stdout};
 use scrun_integration::runtime::{Runtime, differential};
 use scrun_integration::workdir::Workdir;
@@ -21,18 +22,7 @@ impl Bundle {
     fn new(tag: &str, args: &[&str]) -> Bundle {
         let wd = Workdir::new(tag).expect("workdir");
         busybox_rootfs(&wd.join("bundle/rootfs")).expect("rootfs");
-        let spec = Command::new("runc")
-            .args(["spec", "--bundle"])
-            .arg(wd.join("bundle"))
-            .output()
-            .unwrap();
-        assert!(spec.status.success(), "runc spec: {}", stderr(&spec));
-        let p = wd.join("bundle/config.json");
-        let mut cfg: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
-        cfg["process"]["terminal"] = false.into();
-        cfg["process"]["args"] = serde_json::json!(args);
-        cfg["root"]["readonly"] = false.into();
-        fs::write(&p, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+        write_spec(&wd.join("bundle"), args).expect("bundle spec");
         fs::write(
             wd.join("scrun.toml"),
             format!(

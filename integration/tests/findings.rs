@@ -9,9 +9,11 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use scrun_integration::image::{busybox_rootfs, sha256_hex};
+use scrun_integration::oci::write_spec;
+use scrun_integration::process::wait_for;
 use scrun_integration::process::{run_with_timeout, stderr, stdout};
 use scrun_integration::runtime::{scrun_path, workspace_dir};
 use scrun_integration::workdir::Workdir;
@@ -89,17 +91,6 @@ impl Drop for Fx {
     }
 }
 
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
-
 #[test]
 fn index_reload_webhook_response_hooks_and_query_on_a_running_container() {
     let wd = Workdir::new("findings").expect("workdir");
@@ -114,17 +105,11 @@ fn index_reload_webhook_response_hooks_and_query_on_a_running_container() {
     )
     .unwrap();
     let sha = sha256_hex(&evil);
-    let spec = Command::new("runc")
-        .args(["spec", "--bundle"])
-        .arg(wd.join("bundle"))
-        .output()
-        .unwrap();
-    assert!(spec.status.success());
-    let cfg_path = wd.join("bundle/config.json");
-    let mut cfg: serde_json::Value = serde_json::from_slice(&fs::read(&cfg_path).unwrap()).unwrap();
-    cfg["process"]["terminal"] = false.into();
-    cfg["process"]["args"] = serde_json::json!(["sh", "-c", "while :; do sleep 1; done"]);
-    fs::write(&cfg_path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    write_spec(
+        &wd.join("bundle"),
+        &["sh", "-c", "while :; do sleep 1; done"],
+    )
+    .expect("bundle spec");
 
     // Hooks: the shipped quarantine hook (through a wrapper naming the quarantine dir) and the
     // shipped pause-container hook.

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use scrun_integration::image::busybox_rootfs;
+use scrun_integration::oci::{set_args, write_spec};
 use scrun_integration::process::{run_with_timeout, stderr, stdout};
 use scrun_integration::runtime::{Runtime, differential};
 use scrun_integration::workdir::Workdir;
@@ -37,12 +38,7 @@ fn fixture_with(policy: &str) -> Fixture {
         "gcc -static hostile.c: {}",
         stderr(&out)
     );
-    let spec = Command::new("runc")
-        .args(["spec", "--bundle"])
-        .arg(wd.join("bundle"))
-        .output()
-        .unwrap();
-    assert!(spec.status.success(), "runc spec: {}", stderr(&spec));
+    write_spec(&wd.join("bundle"), &["true"]).expect("bundle spec");
     fs::write(
         wd.join("scrun.toml"),
         format!(
@@ -57,11 +53,7 @@ fn fixture_with(policy: &str) -> Fixture {
 
 impl Fixture {
     fn set_args(&self, args: &[&str]) {
-        let p = self.wd.join("bundle/config.json");
-        let mut cfg: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
-        cfg["process"]["terminal"] = false.into();
-        cfg["process"]["args"] = serde_json::json!(args);
-        fs::write(&p, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+        set_args(&self.wd.join("bundle"), args).expect("bundle args");
     }
 
     /// `run` the bundle under a runtime: (exit code, stdout).

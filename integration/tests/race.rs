@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use scrun_integration::image::{busybox_rootfs, sha256_hex};
+use scrun_integration::oci::{set_args, write_spec};
 use scrun_integration::process::{run_with_timeout, stderr, stdout};
 use scrun_integration::runtime::Runtime;
 use scrun_integration::workdir::Workdir;
@@ -64,12 +65,7 @@ fn fixture(policy_mode: &str) -> Fixture {
         .output()
         .unwrap();
     assert!(m.status.success(), "mount overlay: {}", stderr(&m));
-    let spec = Command::new("runc")
-        .args(["spec", "--bundle"])
-        .arg(wd.join("bundle"))
-        .output()
-        .unwrap();
-    assert!(spec.status.success(), "runc spec: {}", stderr(&spec));
+    write_spec(&wd.join("bundle"), &["true"]).expect("bundle spec");
     fs::write(
         wd.join("feed.txt"),
         format!("{} race-evil\n", sha256_hex(&evil)),
@@ -105,12 +101,7 @@ impl Fixture {
 
     /// Run `race <mode> N`: (lines printed, every finding line so far).
     fn race_findings(&self, mode: &str) -> (Vec<String>, Vec<String>) {
-        let p = self.wd.join("bundle/config.json");
-        let mut cfg: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
-        cfg["process"]["terminal"] = false.into();
-        cfg["process"]["args"] = serde_json::json!(["/bin/race", mode, ITERATIONS]);
-        cfg["root"]["readonly"] = false.into();
-        fs::write(&p, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+        set_args(&self.wd.join("bundle"), &["/bin/race", mode, ITERATIONS]).expect("bundle args");
         let mut cmd = Command::new(Runtime::scrun().path);
         cmd.env("SCRUN_CONFIG", self.wd.join("scrun.toml"))
             .arg("--root")

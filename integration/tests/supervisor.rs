@@ -5,9 +5,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
 
 use scrun_integration::image::busybox_rootfs;
+use scrun_integration::oci::write_spec;
+use scrun_integration::process::wait_for;
 use scrun_integration::process::{run_with_timeout, stderr, stdout};
 use scrun_integration::runtime::scrun_path;
 use scrun_integration::workdir::Workdir;
@@ -47,23 +48,15 @@ impl Bundle {
             ),
         )
         .unwrap();
-        let spec = Command::new("runc")
-            .args(["spec", "--bundle"])
-            .arg(wd.join("bundle"))
-            .output()
-            .expect("runc spec");
-        assert!(spec.status.success(), "runc spec: {}", stderr(&spec));
-        let cfg_path = wd.join("bundle/config.json");
-        let mut cfg: serde_json::Value =
-            serde_json::from_slice(&fs::read(&cfg_path).unwrap()).unwrap();
-        cfg["process"]["terminal"] = false.into();
-        cfg["process"]["args"] = serde_json::json!([
-            "sh",
-            "-c",
-            "while :; do /bin/true; echo $? >> /tmp/rc; read -t 0.1 x < /dev/zero 2>/dev/null; done"
-        ]);
-        cfg["root"]["readonly"] = false.into();
-        fs::write(&cfg_path, serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+        write_spec(
+            &wd.join("bundle"),
+            &[
+                "sh",
+                "-c",
+                "while :; do /bin/true; echo $? >> /tmp/rc; read -t 0.1 x < /dev/zero 2>/dev/null; done",
+            ],
+        )
+        .expect("bundle spec");
         let id = format!("sup-{tag}-{}", std::process::id());
         let root = wd.join("state");
         Bundle {
@@ -140,17 +133,6 @@ fn kill9(pid: i32) {
         .status()
         .unwrap();
     assert!(st.success());
-}
-
-fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[test]

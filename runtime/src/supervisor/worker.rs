@@ -463,6 +463,35 @@ fn gate_event_path(shared: &Shared, ev: &scrun_kernel::gate::GateEvent) -> std::
     }
 }
 
+/// Decides on the file a gate or watcher event opened (the seccomp path decided on another one,
+/// or on none); `None` when the file cannot be duplicated.
+fn decide_opened(
+    shared: &Shared,
+    ev: &scrun_kernel::gate::GateEvent,
+    file: &std::fs::File,
+    meta: std::fs::Metadata,
+    via: Via,
+) -> Option<Decision> {
+    let resolved = resolve::Resolved {
+        file: file.try_clone().ok()?,
+        path: gate_event_path(shared, ev),
+        meta,
+        memfd: false,
+    };
+    let syscall = via.decided_by.unwrap_or("exec-gate");
+    Some(decide(
+        &shared.engine,
+        &shared.log,
+        u32::try_from(ev.pid).unwrap_or(0),
+        resolved.path.as_os_str().as_encoded_bytes(),
+        (Vec::new(), false),
+        None,
+        syscall,
+        &resolved,
+        via,
+    ))
+}
+
 /// Audit mode's watcher: the exec already happened (nothing waits for this); if the file the
 /// kernel opened is not the one the seccomp path allowed for that pid, decide on what really ran
 /// and say so in the finding.
@@ -483,24 +512,11 @@ fn watch_check(shared: &Shared, ev: &scrun_kernel::gate::GateEvent) {
         "pid {}: the file exec'd is not the one decided on",
         ev.pid
     ));
-    let in_root = gate_event_path(shared, ev);
-    let Ok(f) = file.try_clone() else { return };
-    let resolved = resolve::Resolved {
-        file: f,
-        path: in_root,
+    decide_opened(
+        shared,
+        ev,
+        file,
         meta,
-        memfd: false,
-    };
-    let pid = u32::try_from(ev.pid).unwrap_or(0);
-    decide(
-        &shared.engine,
-        &shared.log,
-        pid,
-        resolved.path.as_os_str().as_encoded_bytes(),
-        (Vec::new(), false),
-        None,
-        "exec-watch",
-        &resolved,
         Via {
             decided_by: Some("exec-watch"),
             changed_after_decision: true,
@@ -552,36 +568,18 @@ fn gate_decide(
         .ok()
         .and_then(|pid| shared.allowed.lock().ok()?.remove(&pid))
         .is_some_and(|k| k == key);
-    let allow = seen || {
-        let in_root = gate_event_path(shared, ev);
-        match file.try_clone() {
-            Ok(f) => {
-                let resolved = resolve::Resolved {
-                    file: f,
-                    path: in_root,
-                    meta,
-                    memfd: false,
-                };
-                let pid = u32::try_from(ev.pid).unwrap_or(0);
-                let d = decide(
-                    &shared.engine,
-                    &shared.log,
-                    pid,
-                    resolved.path.as_os_str().as_encoded_bytes(),
-                    (Vec::new(), false),
-                    None,
-                    "exec-gate",
-                    &resolved,
-                    Via {
-                        decided_by: Some("exec-gate"),
-                        ..Via::default()
-                    },
-                );
-                d.verdict == Verdict::Allow
-            }
-            Err(_) => false,
-        }
-    };
+    let allow = seen
+        || decide_opened(
+            shared,
+            ev,
+            file,
+            meta,
+            Via {
+                decided_by: Some("exec-gate"),
+                ..Via::default()
+            },
+        )
+        .is_some_and(|d| d.verdict == Verdict::Allow);
     respond(allow);
     if allow {
         // Released when the event's file is closed, after LEASE_HOLD.
