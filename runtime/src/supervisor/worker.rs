@@ -526,7 +526,7 @@ fn watch_check(shared: &Shared, ev: &scrun_kernel::gate::GateEvent) {
 }
 
 /// How long an allowed exec's file stays leased after the answer (see [`serve_gate`]).
-const LEASE_HOLD: std::time::Duration = std::time::Duration::from_millis(50);
+const LEASE_HOLD: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Decides one gate event and answers it; true when allowed with its lease still held (the caller
 /// keeps the event, and so the lease, for [`LEASE_HOLD`]).
