@@ -106,7 +106,9 @@ impl Containerd {
         let logf = fs::File::create(&log).map_err(io("create", &log))?;
         let logf2 = logf.try_clone().map_err(io("dup", &log))?;
         let mut cmd = Command::new(bin);
-        cmd.arg("--config")
+        let (k, v) = crate::workdir::scrun_test_config(&wd)?;
+        cmd.env(k, v)
+            .arg("--config")
             .arg(&config)
             .stdin(Stdio::null())
             .stdout(logf)

@@ -33,7 +33,9 @@ impl Docker {
     /// `runtimes.scrun.path` set to `scrun` and used as `--config-file`; otherwise the runtime is
     /// added with `--add-runtime scrun=<scrun>` and an empty config file.
     pub fn start(scrun: &Path, daemon_json: Option<&Path>) -> Result<Docker> {
-        Docker::start_with_env(scrun, daemon_json, |_| Ok(Vec::new()))
+        Docker::start_with_env(scrun, daemon_json, |wd| {
+            Ok(vec![crate::workdir::scrun_test_config(wd)?])
+        })
     }
 
     /// [`Docker::start`], with extra environment variables for dockerd (and so for containerd,

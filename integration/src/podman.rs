@@ -45,7 +45,24 @@ impl Podman {
                 path: hook.into(),
                 reason: "no [engine.runtimes] scrun".into(),
             })?;
-        *scrun_entry = Value::Array(vec![Value::String(scrun.display().to_string())]);
+        // podman gives the runtime a minimal environment (no SCRUN_CONFIG): point the hook's entry
+        // at a wrapper that sets it, so the tests keep scrun's findings inside the workdir.
+        let (_, scrun_config) = crate::workdir::scrun_test_config(&wd)?;
+        let wrapper = wd.join("scrun");
+        fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nSCRUN_CONFIG='{scrun_config}' exec '{}' \"$@\"\n",
+                scrun.display()
+            ),
+        )
+        .map_err(io("write", &wrapper))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&wrapper, fs::Permissions::from_mode(0o755))
+                .map_err(io("chmod", &wrapper))?;
+        }
+        *scrun_entry = Value::Array(vec![Value::String(wrapper.display().to_string())]);
         let extra: Value = toml::from_str(
             r#"
             [containers]

@@ -28,11 +28,18 @@ fn containers_conf_hook_registers_scrun() {
         .get("engine")
         .and_then(|e| e.get("runtimes"))
         .and_then(|r| r.get("scrun"));
-    assert_eq!(
-        path.and_then(|p| p.as_array())
-            .and_then(|a| a.first())
-            .and_then(|p| p.as_str()),
-        Some(Runtime::scrun().path.to_str().expect("utf-8 path"))
+    let entry = path
+        .and_then(|p| p.as_array())
+        .and_then(|a| a.first())
+        .and_then(|p| p.as_str())
+        .expect("[engine.runtimes] scrun entry");
+    // The entry is the harness's wrapper (it sets SCRUN_CONFIG, which podman does not pass on)
+    // and execs the scrun under test.
+    let wrapper = std::fs::read_to_string(entry).expect("read the registered runtime");
+    let scrun = Runtime::scrun().path.display().to_string();
+    assert!(
+        wrapper.contains(&format!("exec '{scrun}' \"$@\"")),
+        "{wrapper}"
     );
 }
 
