@@ -341,6 +341,24 @@ fn processes_referring_to(needle: &str) -> Vec<i32> {
     victims
 }
 
+/// Writes `<wd>/scrun.toml` (findings and hash cache inside the workdir) and returns the
+/// `SCRUN_CONFIG` variable that points an engine's scrun at it, so tests never write scrun's
+/// system-wide defaults (`/var/log/scrun`, `/var/lib/scrun`).
+pub fn scrun_test_config(wd: &Workdir) -> crate::error::Result<(String, String)> {
+    let path = wd.join("scrun.toml");
+    let text = format!(
+        "[findings]\npath = \"{}\"\n[supervisor]\nhash_cache_dir = \"{}\"\n",
+        wd.join("findings.jsonl").display(),
+        wd.join("hashcache").display()
+    );
+    std::fs::write(&path, text).map_err(|source| crate::error::Error::Io {
+        op: "write",
+        path: path.clone(),
+        source,
+    })?;
+    Ok(("SCRUN_CONFIG".to_string(), path.display().to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,22 +447,4 @@ mod tests {
             "the descendant of a process in the stale dir survived"
         );
     }
-}
-
-/// Writes `<wd>/scrun.toml` (findings and hash cache inside the workdir) and returns the
-/// `SCRUN_CONFIG` variable that points an engine's scrun at it, so tests never write scrun's
-/// system-wide defaults (`/var/log/scrun`, `/var/lib/scrun`).
-pub fn scrun_test_config(wd: &Workdir) -> crate::error::Result<(String, String)> {
-    let path = wd.join("scrun.toml");
-    let text = format!(
-        "[findings]\npath = \"{}\"\n[supervisor]\nhash_cache_dir = \"{}\"\n",
-        wd.join("findings.jsonl").display(),
-        wd.join("hashcache").display()
-    );
-    std::fs::write(&path, text).map_err(|source| crate::error::Error::Io {
-        op: "write",
-        path: path.clone(),
-        source,
-    })?;
-    Ok(("SCRUN_CONFIG".to_string(), path.display().to_string()))
 }
