@@ -193,53 +193,71 @@ fn detached_exec_with_env_user_workdir_then_stop_and_rm() {
     );
 }
 
+/// Drives `docker <args>` through a real pty: waits for a shell prompt, asks `echo $((6*7))`,
+/// exits with 5. Returns (prompt seen, 42 seen, exit code).
+fn pty_roundtrip(rt: &Runtime, args: &[&str]) -> (bool, bool, Option<i32>) {
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let slave = std::fs::File::from(pty.slave);
+    let mut cmd = docker().cmd(args);
+    cmd.stdin(Stdio::from(slave.try_clone().expect("dup")))
+        .stdout(Stdio::from(slave.try_clone().expect("dup")))
+        .stderr(Stdio::from(slave));
+    let mut child = cmd.spawn().expect("spawn docker with a pty");
+    drop(cmd);
+    let mut master = std::fs::File::from(pty.master);
+    let mut reader = master.try_clone().expect("dup master");
+    let (tx, rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let wait_for = |needle: &str, seen: &mut Vec<u8>| -> bool {
+        while Instant::now() < deadline {
+            if String::from_utf8_lossy(seen).contains(needle) {
+                return true;
+            }
+            if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(100)) {
+                seen.extend(chunk);
+            }
+        }
+        false
+    };
+    let prompt = wait_for("# ", &mut seen);
+    master.write_all(b"echo $((6*7))\n").expect("write to pty");
+    let answered = wait_for("42", &mut seen);
+    master.write_all(b"exit 5\n").expect("write to pty");
+    let status = wait_until(&mut child, deadline + Duration::from_secs(10));
+    let transcript = String::from_utf8_lossy(&seen).into_owned();
+    assert!(
+        prompt && answered,
+        "{}: no prompt/echo roundtrip; transcript: {transcript:?}",
+        rt.name
+    );
+    (prompt, answered, status.map(|s| exit_code(&s)))
+}
+
 #[test]
 fn interactive_tty_roundtrip() {
     let obs = differential("docker run -it through a pty", |rt| {
-        let pty = nix::pty::openpty(None, None).expect("openpty");
-        let slave = std::fs::File::from(pty.slave);
-        let mut cmd = docker().cmd(&["run", "-it", "--rm", "--runtime", rt.name, BUSYBOX, "sh"]);
-        cmd.stdin(Stdio::from(slave.try_clone().expect("dup")))
-            .stdout(Stdio::from(slave.try_clone().expect("dup")))
-            .stderr(Stdio::from(slave));
-        let mut child = cmd.spawn().expect("spawn docker run -it");
-        drop(cmd);
-        let mut master = std::fs::File::from(pty.master);
-        let mut reader = master.try_clone().expect("dup master");
-        let (tx, rx) = mpsc::channel::<Vec<u8>>();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut seen = Vec::new();
-        let wait_for = |needle: &str, seen: &mut Vec<u8>| -> bool {
-            while Instant::now() < deadline {
-                if String::from_utf8_lossy(seen).contains(needle) {
-                    return true;
-                }
-                if let Ok(chunk) = rx.recv_timeout(Duration::from_millis(100)) {
-                    seen.extend(chunk);
-                }
-            }
-            false
-        };
-        let prompt = wait_for("# ", &mut seen);
-        master.write_all(b"echo $((6*7))\n").expect("write to pty");
-        let answered = wait_for("42", &mut seen);
-        master.write_all(b"exit 5\n").expect("write to pty");
-        let status = wait_until(&mut child, deadline + Duration::from_secs(10));
-        let transcript = String::from_utf8_lossy(&seen).into_owned();
-        assert!(
-            prompt && answered,
-            "{}: no prompt/echo roundtrip; transcript: {transcript:?}",
-            rt.name
-        );
-        (prompt, answered, status.map(|s| exit_code(&s)))
+        pty_roundtrip(
+            rt,
+            &["run", "-it", "--rm", "--runtime", rt.name, BUSYBOX, "sh"],
+        )
+    });
+    assert_eq!(obs, (true, true, Some(5)));
+}
+
+#[test]
+fn interactive_exec_tty_roundtrip() {
+    let obs = differential("docker exec -it through a pty", |rt| {
+        let c = Ctr::start("exectty", rt);
+        pty_roundtrip(rt, &["exec", "-it", &c.name, "sh"])
     });
     assert_eq!(obs, (true, true, Some(5)));
 }
