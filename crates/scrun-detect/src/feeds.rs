@@ -172,36 +172,17 @@ impl FeedSet {
     }
 
     fn load_one(&mut self, spec: &FeedSpec) -> Result<(), FeedError> {
-        let read_err = |source| FeedError::Read {
-            path: spec.path.clone(),
-            source,
-        };
-        let format = match spec.format {
-            FeedFormat::Auto => detect_format(&spec.path).map_err(read_err)?,
-            f => f,
-        };
-        let file = std::fs::File::open(&spec.path).map_err(read_err)?;
         let default_label: Option<Arc<str>> = spec.label.as_deref().map(Arc::from);
         let feed = u32::try_from(self.names.len()).unwrap_or(u32::MAX);
+        // Parsed whole before anything is inserted: a feed is never half-loaded.
         let mut parsed: Vec<([u8; 32], Option<Arc<str>>)> = Vec::new();
-        for (i, line) in BufReader::new(file).lines().enumerate() {
-            let line = line.map_err(|e| {
-                if e.kind() == std::io::ErrorKind::InvalidData {
-                    malformed(spec, i + 1, "not valid UTF-8".into())
-                } else {
-                    read_err(e)
-                }
-            })?;
-            let row = match format {
-                FeedFormat::MalwarebazaarCsv => parse_csv_line(&line),
-                _ => parse_list_line(&line),
-            }
-            .map_err(|reason| malformed(spec, i + 1, reason))?;
-            if let Some((hash, label)) = row {
-                let label = label.map(Arc::from).or_else(|| default_label.clone());
-                parsed.push((hash, label));
-            }
-        }
+        parse_feed(spec, &mut |row| {
+            let label = match (row.label, &default_label) {
+                (Some(l), Some(d)) if l == &**d => Some(Arc::clone(d)),
+                (l, _) => l.map(Arc::from),
+            };
+            parsed.push((row.sha256, label));
+        })?;
         self.names.push(spec.feed_name());
         self.entries.reserve(parsed.len());
         for (hash, label) in parsed {
