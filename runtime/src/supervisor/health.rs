@@ -3,6 +3,7 @@
 //! be able to see that.
 
 use std::fs;
+use std::path::Path;
 
 use crate::scrun_dir::ScrunDir;
 
@@ -10,10 +11,18 @@ pub fn mark(sdir: &ScrunDir, status: &str) {
     let _ = fs::write(sdir.status_file(), status);
 }
 
-fn alive(pid: i32) -> bool {
-    fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| String::from_utf8_lossy(&c).contains("supervise"))
-        .unwrap_or(false)
+/// The pid recorded in `pid_file` if that process is still this container's supervisor (the
+/// keeper or the worker): pids get reused, so its command line must name `scrun supervise DIR`.
+pub fn live_pid(sdir: &ScrunDir, pid_file: &Path) -> Option<i32> {
+    let pid = fs::read_to_string(pid_file)
+        .ok()?
+        .trim()
+        .parse::<i32>()
+        .ok()?;
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let cmdline = String::from_utf8_lossy(&cmdline);
+    (cmdline.contains("supervise") && cmdline.contains(&*sdir.path.to_string_lossy()))
+        .then_some(pid)
 }
 
 /// `None` when the container has no scrun directory (created by another runtime).
@@ -25,12 +34,10 @@ pub fn describe(sdir: &ScrunDir) -> Option<String> {
     let pid = fs::read_to_string(sdir.supervisor_pid())
         .ok()
         .and_then(|p| p.trim().parse::<i32>().ok());
-    let worker = fs::read_to_string(sdir.worker_pid())
-        .ok()
-        .and_then(|p| p.trim().parse::<i32>().ok())
-        .filter(|w| alive(*w));
+    let keeper = live_pid(sdir, &sdir.supervisor_pid());
+    let worker = live_pid(sdir, &sdir.worker_pid());
     Some(match pid {
-        Some(p) if alive(p) => match worker {
+        Some(p) if keeper == Some(p) => match worker {
             Some(w) => format!("{status} (keeper pid {p}, worker pid {w})"),
             None => {
                 format!("{status} (keeper pid {p}, worker down: execs wait until it is restarted)")

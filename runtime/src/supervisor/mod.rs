@@ -159,24 +159,13 @@ impl Drop for OwnedFdGuard {
 /// Stop the supervisor of a deleted container (best effort; it also exits on its own when the
 /// container's last process is gone).
 pub fn stop(sdir: &ScrunDir) {
-    let Ok(text) = fs::read_to_string(sdir.supervisor_pid()) else {
-        return;
-    };
-    let Ok(pid) = text.trim().parse::<i32>() else {
-        return;
-    };
-    // Only signal it if it is still our supervisor (pids get reused).
-    let is_ours = fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|c| {
-            let c = String::from_utf8_lossy(&c);
-            c.contains("supervise") && c.contains(&*sdir.path.to_string_lossy())
-        })
-        .unwrap_or(false);
-    if is_ours {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(pid),
-            nix::sys::signal::Signal::SIGTERM,
-        );
+    for pid_file in [sdir.supervisor_pid(), sdir.worker_pid()] {
+        if let Some(pid) = health::live_pid(sdir, &pid_file) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
     }
 }
 
@@ -224,10 +213,7 @@ pub fn spawn_hook_runner(sdir: &ScrunDir) -> std::io::Result<std::os::fd::OwnedF
 /// The hook runner's loop: until the worker closes the pipe.
 fn run_hook_runner(sdir: &ScrunDir) -> Result<()> {
     let meta = sdir.load_meta()?;
-    let config = match &meta.config_path {
-        Some(p) => Config::load(p)?,
-        None => Config::default(),
-    };
+    let config = config_of(&meta)?;
     let specs: Vec<_> = config.findings.hooks.iter().map(|h| h.spec()).collect();
     let env = vec![
         ("SCRUN_ROOT".to_string(), meta.root.display().to_string()),
@@ -246,10 +232,20 @@ fn run_hook_runner(sdir: &ScrunDir) -> Result<()> {
     Ok(())
 }
 
+/// The configuration `create` validated for this container (its path is in the metadata).
+fn config_of(meta: &crate::scrun_dir::Meta) -> Result<Config> {
+    match &meta.config_path {
+        Some(p) => {
+            Config::load(p).with_context(|| format!("invalid scrun configuration {}", p.display()))
+        }
+        None => Ok(Config::default()),
+    }
+}
+
 /// Shared by every listener thread of one supervisor.
 pub struct Shared {
     /// What the seccomp path let through, per pid: the exec gate skips re-deciding the same file.
-    pub allowed: std::sync::Mutex<std::collections::HashMap<u32, scrun_detect::FileKey>>,
+    pub allowed: worker::Decided,
     pub sdir: ScrunDir,
     pub engine: worker::Context,
     pub log: RateLimitedLog,
@@ -579,16 +575,12 @@ impl Keeper {
 
 fn setup(sdir: &ScrunDir) -> Result<Shared> {
     let meta = sdir.load_meta()?;
-    let config = match &meta.config_path {
-        Some(p) => Config::load(p)
-            .with_context(|| format!("invalid scrun configuration {}", p.display()))?,
-        None => Config::default(),
-    };
+    let config = config_of(&meta)?;
     let log = RateLimitedLog::open(&sdir.supervisor_log());
     let engine =
         worker::Context::new(&meta, config, sdir).context("cannot set up exec supervision")?;
     Ok(Shared {
-        allowed: std::sync::Mutex::new(std::collections::HashMap::new()),
+        allowed: worker::Decided::default(),
         sdir: sdir.clone(),
         engine,
         log,
@@ -613,11 +605,7 @@ pub fn precheck_entrypoint(sdir: &ScrunDir, spec: &serde_json::Value) -> Result<
     let Some(arg0) = spec.pointer("/process/args/0").and_then(|a| a.as_str()) else {
         return Ok(());
     };
-    let config = match &meta.config_path {
-        Some(p) => Config::load(p)
-            .with_context(|| format!("invalid scrun configuration {}", p.display()))?,
-        None => Config::default(),
-    };
+    let config = config_of(&meta)?;
     let ctx =
         worker::Context::new(&meta, config, sdir).context("cannot set up exec supervision")?;
     let candidates: Vec<String> = if arg0.contains('/') {
@@ -678,7 +666,7 @@ pub fn precheck_entrypoint(sdir: &ScrunDir, spec: &serde_json::Value) -> Result<
             &log,
             0,
             cand.as_bytes(),
-            (args, false),
+            (&args, false),
             None,
             "execve",
             &resolved,

@@ -162,6 +162,41 @@ impl Context {
     }
 }
 
+/// What the seccomp path let through, per pid, so the exec gate or watcher can tell whether the
+/// file the kernel opened is the one that was decided on. Recorded only once a gate or watcher
+/// serves this supervisor (nothing reads it otherwise), and bounded.
+#[derive(Default)]
+pub struct Decided {
+    active: std::sync::atomic::AtomicBool,
+    map: std::sync::Mutex<std::collections::HashMap<u32, scrun_detect::FileKey>>,
+}
+
+impl Decided {
+    const MAX: usize = 4096;
+
+    pub fn activate(&self) {
+        self.active.store(true, Ordering::Release);
+    }
+
+    pub fn record(&self, pid: u32, key: scrun_detect::FileKey) {
+        if !self.active.load(Ordering::Acquire) {
+            return;
+        }
+        if let Ok(mut m) = self.map.lock() {
+            if m.len() > Self::MAX {
+                m.clear();
+            }
+            m.insert(pid, key);
+        }
+    }
+
+    /// The file decided for `pid`'s exec, once.
+    pub fn take(&self, pid: i32) -> Option<scrun_detect::FileKey> {
+        let pid = u32::try_from(pid).ok()?;
+        self.map.lock().ok()?.remove(&pid)
+    }
+}
+
 /// The keeper's message that carries the exec gate's fanotify group instead of a listener.
 pub const GATE_MESSAGE: &[u8] = br#"{"scrunGate":true,"fds":["gateFd"]}"#;
 
@@ -189,6 +224,7 @@ pub fn serve_connection(shared: &Shared, stream: UnixStream) {
     drop(stream);
     if state == GATE_MESSAGE {
         if let Some(fd) = fds.into_iter().next() {
+            shared.allowed.activate();
             serve_gate(shared, scrun_kernel::gate::ExecGate::from(fd));
         }
         return;
@@ -352,8 +388,8 @@ fn handle(
         &shared.log,
         pid,
         &path,
-        argv.clone(),
-        env.clone(),
+        (&argv.0, argv.1),
+        env.as_ref().map(|(e, t)| (e.as_slice(), *t)),
         syscall,
         &resolved,
         via,
@@ -366,8 +402,8 @@ fn handle(
             &shared.log,
             pid,
             &path,
-            argv,
-            env,
+            (&argv.0, argv.1),
+            env.as_ref().map(|(e, t)| (e.as_slice(), *t)),
             syscall,
             &target,
             via,
@@ -377,12 +413,9 @@ fn handle(
         }
     }
     if verdict == Verdict::Allow {
-        if let Ok(mut m) = shared.allowed.lock() {
-            if m.len() > 4096 {
-                m.clear();
-            }
-            m.insert(pid, scrun_detect::FileKey::from_metadata(&resolved.meta));
-        }
+        shared
+            .allowed
+            .record(pid, scrun_detect::FileKey::from_metadata(&resolved.meta));
     }
     match verdict {
         Verdict::Allow => Answer::Continue,
@@ -484,7 +517,7 @@ fn decide_opened(
         &shared.log,
         u32::try_from(ev.pid).unwrap_or(0),
         resolved.path.as_os_str().as_encoded_bytes(),
-        (Vec::new(), false),
+        (&[], false),
         None,
         syscall,
         &resolved,
@@ -499,10 +532,7 @@ fn watch_check(shared: &Shared, ev: &scrun_kernel::gate::GateEvent) {
     let Some(file) = ev.file() else { return };
     let Ok(meta) = file.metadata() else { return };
     let key = scrun_detect::FileKey::from_metadata(&meta);
-    let Some(decided) = u32::try_from(ev.pid)
-        .ok()
-        .and_then(|pid| shared.allowed.lock().ok()?.remove(&pid))
-    else {
+    let Some(decided) = shared.allowed.take(ev.pid) else {
         return; // an ELF interpreter, or an exec seccomp did not see
     };
     if decided == key {
@@ -564,10 +594,7 @@ fn gate_decide(
         }
     };
     let key = scrun_detect::FileKey::from_metadata(&meta);
-    let seen = u32::try_from(ev.pid)
-        .ok()
-        .and_then(|pid| shared.allowed.lock().ok()?.remove(&pid))
-        .is_some_and(|k| k == key);
+    let seen = shared.allowed.take(ev.pid) == Some(key);
     let allow = seen
         || decide_opened(
             shared,
@@ -686,8 +713,8 @@ pub fn decide(
     log: &super::RateLimitedLog,
     pid: u32,
     path: &[u8],
-    argv: (Vec<Vec<u8>>, bool),
-    env: Option<(Vec<Vec<u8>>, bool)>,
+    argv: (&[Vec<u8>], bool),
+    env: Option<(&[Vec<u8>], bool)>,
     syscall: &str,
     resolved: &resolve::Resolved,
     via: Via,
