@@ -82,6 +82,16 @@ impl Bundle {
         stdout(&out)
     }
 
+    /// create + start, then wait until the init's loop has run supervised execs.
+    fn start(&self) {
+        let bundle = self.wd.join("bundle");
+        self.ok(&["create", "--bundle", bundle.to_str().unwrap(), &self.id]);
+        self.ok(&["start", &self.id]);
+        wait_for("the init's first supervised execs", 10, || {
+            self.rc_log().lines().count() >= 2
+        });
+    }
+
     fn supervisor_status(&self) -> String {
         let state: serde_json::Value =
             serde_json::from_str(&self.ok(&["state", &self.id])).unwrap();
@@ -138,16 +148,7 @@ fn kill9(pid: i32) {
 #[test]
 fn a_killed_worker_is_restarted_and_supervision_goes_on() {
     let b = Bundle::new("worker");
-    b.ok(&[
-        "create",
-        "--bundle",
-        b.wd.join("bundle").to_str().unwrap(),
-        &b.id,
-    ]);
-    b.ok(&["start", &b.id]);
-    wait_for("the init's first supervised execs", 10, || {
-        b.rc_log().lines().count() >= 2
-    });
+    b.start();
     let dir = b.scrun_dir();
     let worker = pid_in(&dir.join("worker.pid"));
     // The worker is confined: its own seccomp filters and only the capabilities it uses
@@ -199,21 +200,23 @@ fn a_killed_worker_is_restarted_and_supervision_goes_on() {
         "an init exec failed: {}",
         b.rc_log()
     );
+    // `delete --force` stops both supervisor processes.
+    let (keeper, worker) = (
+        pid_in(&dir.join("sup.pid")),
+        pid_in(&dir.join("worker.pid")),
+    );
+    b.ok(&["delete", "--force", &b.id]);
+    wait_for("keeper and worker to exit after delete", 10, || {
+        [keeper, worker]
+            .iter()
+            .all(|p| !Path::new(&format!("/proc/{p}")).exists())
+    });
 }
 
 #[test]
 fn killed_keeper_and_worker_fail_closed_and_show_in_state() {
     let b = Bundle::new("keeper");
-    b.ok(&[
-        "create",
-        "--bundle",
-        b.wd.join("bundle").to_str().unwrap(),
-        &b.id,
-    ]);
-    b.ok(&["start", &b.id]);
-    wait_for("the init's first supervised execs", 10, || {
-        b.rc_log().lines().count() >= 2
-    });
+    b.start();
     let dir = b.scrun_dir();
     kill9(pid_in(&dir.join("sup.pid")));
     kill9(pid_in(&dir.join("worker.pid")));
