@@ -106,6 +106,7 @@ fn allowed_unconditionally() -> Vec<i64> {
         // signals
         libc::SYS_rt_sigaction,
         libc::SYS_rt_sigprocmask,
+        libc::SYS_signalfd4,
         libc::SYS_rt_sigreturn,
         libc::SYS_sigaltstack,
         // time and randomness
@@ -263,6 +264,7 @@ pub fn supervisor_filter() -> Result<SupervisorFilter, SandboxError> {
                 libc::SECCOMP_IOCTL_NOTIF_SEND,
                 libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
                 libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+                libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
                 libc::FIONBIO,
             ],
         )?,
