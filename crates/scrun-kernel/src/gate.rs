@@ -185,6 +185,48 @@ impl ExecGate {
         cvt(rc).map(drop)
     }
 
+    /// Stops (`ignore = true`) or resumes events for the one inode `file` is open on, through an
+    /// inode mark's ignored mask (`FAN_MARK_IGNORED_MASK`, without `FAN_MARK_IGNORED_SURV_MODIFY`:
+    /// the kernel clears it by itself when the file is written). The inode's events from the
+    /// filesystem mark are suppressed as well. Callers pair it with a [`HeldLease`] on the same
+    /// file, so that a writer (which would also change the file through a shared mapping, where
+    /// no modify event clears the mask) first has to wait for [`ExecGate::ignore_inode`]`(false)`.
+    pub fn ignore_inode(&self, file: &File, ignore: bool) -> io::Result<()> {
+        let op = if ignore {
+            libc::FAN_MARK_ADD
+        } else {
+            libc::FAN_MARK_REMOVE
+        };
+        // SAFETY: a null pathname makes the kernel mark the object `file` (a live, borrowed
+        // descriptor) is open on; no memory of ours is read or written.
+        let rc = unsafe {
+            libc::fanotify_mark(
+                self.fd.as_raw_fd(),
+                op | libc::FAN_MARK_IGNORED_MASK,
+                self.mask,
+                file.as_raw_fd(),
+                std::ptr::null(),
+            )
+        };
+        cvt(rc).map(drop)
+    }
+
+    /// Removes every inode mark of the group (so every ignored mask), keeping the filesystem
+    /// and mount marks: a worker that held the matching leases is gone.
+    pub fn flush_inode_marks(&self) -> io::Result<()> {
+        // SAFETY: FAN_MARK_FLUSH ignores mask, dirfd and pathname (null); the group fd is ours.
+        let rc = unsafe {
+            libc::fanotify_mark(
+                self.fd.as_raw_fd(),
+                libc::FAN_MARK_FLUSH,
+                0,
+                libc::AT_FDCWD,
+                std::ptr::null(),
+            )
+        };
+        cvt(rc).map(drop)
+    }
+
     /// Waits up to `timeout_ms` (negative: forever) for events. `Ok(false)` on timeout or when
     /// a signal interrupted the wait.
     pub fn wait(&self, timeout_ms: i32) -> io::Result<bool> {
@@ -262,11 +304,26 @@ impl From<OwnedFd> for ExecGate {
     /// A gate from a fanotify group descriptor received from another process (the supervisor's
     /// keeper creates and marks the group and hands it to each worker it starts).
     fn from(fd: OwnedFd) -> ExecGate {
-        // Marks were made by the sender; the mask only matters for marking.
+        // The filesystem marks were made by the sender; the mask matters for inode marks.
         ExecGate {
             fd: Arc::new(fd),
             mask: libc::FAN_OPEN_EXEC_PERM,
         }
+    }
+}
+
+impl ExecGate {
+    /// A watcher ([`ExecGate::watcher`]) from a descriptor received from another process.
+    pub fn watcher_from(fd: OwnedFd) -> ExecGate {
+        ExecGate {
+            fd: Arc::new(fd),
+            mask: libc::FAN_OPEN_EXEC,
+        }
+    }
+
+    /// A watcher rather than a gate (its events take no answer).
+    pub fn is_watcher(&self) -> bool {
+        self.mask == libc::FAN_OPEN_EXEC
     }
 }
 
@@ -441,6 +498,83 @@ impl Drop for ReadLease<'_> {
             tracing::warn!(fd = self.fd.as_raw_fd(), error = %io::Error::last_os_error(),
                 "releasing a read lease failed; it goes when the file closes");
         }
+    }
+}
+
+/// A read lease held for as long as the value lives, on a duplicate of the caller's descriptor
+/// (the same open file, so closing the caller's copy keeps the lease). A writer's `open` or
+/// `truncate` of the file then waits (up to `/proc/sys/fs/lease-break-time`) until the lease is
+/// dropped, and the holder gets `SIGIO` (see [`LeaseBreaks`]).
+#[derive(Debug)]
+pub struct HeldLease {
+    file: File,
+}
+
+impl HeldLease {
+    /// `EAGAIN` (`ErrorKind::WouldBlock`): the file is open for writing somewhere.
+    pub fn take(file: &File) -> io::Result<HeldLease> {
+        let file = file.try_clone()?;
+        // SAFETY: fcntl(F_SETLEASE) takes a descriptor of a live File and an integer.
+        cvt(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_RDLCK) })?;
+        Ok(HeldLease { file })
+    }
+
+    /// The lease is being broken by a writer (or is gone): `F_GETLEASE` no longer reads
+    /// `F_RDLCK` (during a break it reports the type the lease is being broken to).
+    pub fn broken(&self) -> bool {
+        // SAFETY: fcntl(F_GETLEASE) on a descriptor we own; no memory is passed.
+        let rc = unsafe { libc::fcntl(self.file.as_raw_fd(), libc::F_GETLEASE) };
+        rc != libc::F_RDLCK
+    }
+
+    pub fn file(&self) -> &File {
+        &self.file
+    }
+}
+
+/// Lease-break notices: `SIGIO` read from a signalfd. [`LeaseBreaks::new`] blocks `SIGIO` in the
+/// calling thread; call it before the process starts other threads (they inherit the mask),
+/// otherwise a thread that does not block it takes the signal and the notice is lost. The
+/// kernel sends one `SIGIO` per break to the lease holder's process; pending ones coalesce, so a
+/// reader checks every lease it holds ([`HeldLease::broken`]).
+#[derive(Debug)]
+pub struct LeaseBreaks {
+    fd: nix::sys::signalfd::SignalFd,
+}
+
+impl LeaseBreaks {
+    /// Fails (`EBUSY`) if the process already runs other threads: one of them could take the
+    /// notice.
+    pub fn new() -> io::Result<LeaseBreaks> {
+        use nix::sys::signal::{SigSet, Signal};
+        use nix::sys::signalfd::{SfdFlags, SignalFd};
+        if std::fs::read_dir("/proc/self/task")?.count() != 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                "other threads already run; lease-break notices must be set up first",
+            ));
+        }
+        let mut set = SigSet::empty();
+        set.add(Signal::SIGIO);
+        set.thread_block().map_err(io::Error::from)?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(io::Error::from)?;
+        Ok(LeaseBreaks { fd })
+    }
+
+    /// Reads every pending notice; true if there was one.
+    pub fn drain(&self) -> bool {
+        let mut any = false;
+        while let Ok(Some(_)) = self.fd.read_signal() {
+            any = true;
+        }
+        any
+    }
+}
+
+impl AsFd for LeaseBreaks {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 
@@ -638,6 +772,44 @@ mod tests {
         let err = gate.respond(&ev, true).unwrap_err();
         let inner = err.get_ref().and_then(|e| e.downcast_ref::<GateError>());
         assert!(matches!(inner, Some(GateError::NotPending { .. })));
+    }
+
+    /// A writer's open breaks a held lease: `broken()` says so while the writer waits, and the
+    /// writer goes on once the lease is dropped.
+    #[test]
+    fn a_held_lease_reports_a_writer_and_lets_it_go_when_dropped() {
+        ignore_lease_break_signal().unwrap();
+        let dir = std::env::temp_dir().join(format!("scrun-lease-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("f");
+        std::fs::write(&path, b"content").unwrap();
+        let file = File::open(&path).unwrap();
+        let lease = HeldLease::take(&file).unwrap();
+        drop(file); // the lease lives on the duplicate
+        assert!(!lease.broken());
+        let p = path.clone();
+        let writer =
+            std::thread::spawn(move || std::fs::OpenOptions::new().write(true).open(&p).map(drop));
+        let start = std::time::Instant::now();
+        while !lease.broken() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(10),
+                "the writer never broke the lease"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(
+            !writer.is_finished(),
+            "the writer did not wait for the lease"
+        );
+        drop(lease);
+        writer.join().unwrap().unwrap();
+        // And with a writer already there, no lease is granted.
+        let w = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        let err = HeldLease::take(&File::open(&path).unwrap()).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
+        drop(w);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
