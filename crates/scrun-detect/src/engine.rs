@@ -236,6 +236,17 @@ impl Engine {
     /// Decides `event`. `file` is the opened executable and `meta` its metadata (from `fstat`).
     /// Never panics; IO failures give a decision with `error` set.
     pub fn evaluate(&self, event: &ExecEvent, file: &File, meta: &Metadata) -> Decision {
+        self.evaluate_with(event, meta, || Ok(file))
+    }
+
+    /// [`Engine::evaluate`] with the file opened for reading only on a verdict-cache miss (a
+    /// hit is decided on `meta` alone).
+    pub fn evaluate_with<F: std::ops::Deref<Target = File>>(
+        &self,
+        event: &ExecEvent,
+        meta: &Metadata,
+        open: impl FnOnce() -> std::io::Result<F>,
+    ) -> Decision {
         let target = &event.target;
         let vkey = VerdictKey {
             file: FileKey::from_metadata(meta),
@@ -258,7 +269,7 @@ impl Engine {
                 f
             }
             Some(f) => f,
-            None => match self.compute(target, file, &vkey.file) {
+            None => match open().and_then(|file| self.compute(target, &file, &vkey.file)) {
                 Ok(f) => {
                     // A path that vanished is transient: decide again next time.
                     if !matches!(f.provenance, Provenance::Unknown { .. })

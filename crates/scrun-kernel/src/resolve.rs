@@ -158,6 +158,43 @@ pub struct Resolved {
     pub meta: Metadata,
     /// The file is an anonymous memory file (memfd), not on any filesystem path.
     pub memfd: bool,
+    /// `file` is an `O_PATH` descriptor (the cached fast path: no open of the file itself,
+    /// which on overlayfs also opens the layer's file); read through [`Resolved::readable`].
+    pub path_only: bool,
+}
+
+impl Resolved {
+    /// The file open for reading: `file` itself, or for an `O_PATH` result a reopen of that
+    /// same inode through `/proc/self/fd/N` (never a new path lookup).
+    pub fn readable(&self) -> io::Result<FileRef<'_>> {
+        if !self.path_only {
+            return Ok(FileRef::Borrowed(&self.file));
+        }
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.file);
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(format!("/proc/self/fd/{fd}"))?;
+        Ok(FileRef::Owned(file))
+    }
+}
+
+/// A file borrowed or opened for the occasion ([`Resolved::readable`]).
+#[derive(Debug)]
+pub enum FileRef<'a> {
+    Borrowed(&'a File),
+    Owned(File),
+}
+
+impl std::ops::Deref for FileRef<'_> {
+    type Target = File;
+
+    fn deref(&self) -> &File {
+        match self {
+            FileRef::Borrowed(f) => f,
+            FileRef::Owned(f) => f,
+        }
+    }
 }
 
 /// Reads up to `n` bytes from offset 0 (for `#!` checks); fewer if the file is shorter.
@@ -189,6 +226,88 @@ pub fn resolve_exec(
     empty_path: bool,
     nofollow: bool,
 ) -> Result<Resolved, ResolveError> {
+    resolve_exec_inner(root, pid, call_dirfd, path, empty_path, nofollow, None)
+}
+
+/// The in-container paths of recently exec'd absolute paths, for one [`RootDir`]: the fast path
+/// still opens the file every time (that open is what is decided on), but skips reading its
+/// path back from `/proc/self/fd/N` when the path asked for opened a file with the same (dev,
+/// ino, size, mtime, ctime) as last time. If an intermediate symlink was repointed to another
+/// name of the very same file, the reported path is the earlier name. Bounded.
+#[derive(Debug, Default)]
+pub struct PathCache {
+    map: std::collections::HashMap<Vec<u8>, (MetaKey, PathBuf)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MetaKey {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl MetaKey {
+    fn of(m: &Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        MetaKey {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        }
+    }
+}
+
+impl PathCache {
+    const MAX: usize = 1024;
+
+    fn get(&self, path: &[u8], meta: &Metadata) -> Option<PathBuf> {
+        let (key, inside) = self.map.get(path)?;
+        (*key == MetaKey::of(meta)).then(|| inside.clone())
+    }
+
+    fn put(&mut self, path: &[u8], meta: &Metadata, inside: &Path) {
+        if self.map.len() >= Self::MAX {
+            self.map.clear();
+        }
+        self.map
+            .insert(path.to_vec(), (MetaKey::of(meta), inside.to_path_buf()));
+    }
+}
+
+/// [`resolve_exec`] with a [`PathCache`] (one per root, e.g. per listener thread).
+pub fn resolve_exec_cached(
+    root: &RootDir,
+    pid: u32,
+    call_dirfd: Option<i32>,
+    path: &[u8],
+    empty_path: bool,
+    nofollow: bool,
+    cache: &mut PathCache,
+) -> Result<Resolved, ResolveError> {
+    resolve_exec_inner(
+        root,
+        pid,
+        call_dirfd,
+        path,
+        empty_path,
+        nofollow,
+        Some(cache),
+    )
+}
+
+fn resolve_exec_inner(
+    root: &RootDir,
+    pid: u32,
+    call_dirfd: Option<i32>,
+    path: &[u8],
+    empty_path: bool,
+    nofollow: bool,
+    cache: Option<&mut PathCache>,
+) -> Result<Resolved, ResolveError> {
     let shown = String::from_utf8_lossy(path).into_owned();
     if path.len() >= PATH_MAX {
         return Err(ResolveError::NameTooLong { path: shown });
@@ -199,7 +318,7 @@ pub fn resolve_exec(
         }
         return resolve_fd_itself(root, pid, call_dirfd, &shown);
     }
-    if let Some(r) = resolve_fast(root, path, nofollow) {
+    if let Some(r) = resolve_fast(root, path, nofollow, cache) {
         return Ok(r);
     }
     let mut walk = Walk {
@@ -236,7 +355,12 @@ pub fn resolve_exec(
 /// stripped). Anything unusual — an error (the walk gives the exact errno), a magic link, a file
 /// that is not regular, a path our view cannot place — returns `None` and the walk decides.
 /// perf note §3: the component walk costs 5 opens per exec; this costs one.
-fn resolve_fast(root: &RootDir, path: &[u8], nofollow: bool) -> Option<Resolved> {
+fn resolve_fast(
+    root: &RootDir,
+    path: &[u8],
+    nofollow: bool,
+    cache: Option<&mut PathCache>,
+) -> Option<Resolved> {
     if path.first() != Some(&b'/') || path.starts_with(b"/proc/") || path == b"/proc" {
         return None;
     }
@@ -246,7 +370,15 @@ fn resolve_fast(root: &RootDir, path: &[u8], nofollow: bool) -> Option<Resolved>
     // O_NONBLOCK: a FIFO must not block the open (the walk then reports EACCES for it); it
     // changes nothing for the regular files kept here.
     let nofollow = if nofollow { libc::O_NOFOLLOW } else { 0 };
-    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | nofollow) as u64;
+    // With a cache (the per-exec path), O_PATH: the verdict is usually cached by metadata, and
+    // the content is read (through `Resolved::readable`) only when it is not.
+    let path_only = cache.is_some();
+    let access = if path_only {
+        libc::O_PATH
+    } else {
+        libc::O_RDONLY | libc::O_NONBLOCK
+    };
+    how.flags = (access | libc::O_CLOEXEC | nofollow) as u64;
     how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
     // SAFETY: `cpath` is a NUL-terminated string alive for the call, `how` a live open_how whose
     // size is passed; the kernel reads both and returns a new descriptor or -1.
@@ -268,6 +400,15 @@ fn resolve_fast(root: &RootDir, path: &[u8], nofollow: bool) -> Option<Resolved>
     if !meta.is_file() {
         return None;
     }
+    if let Some(inside) = cache.as_ref().and_then(|c| c.get(path, &meta)) {
+        return Some(Resolved {
+            file,
+            path: inside,
+            meta,
+            memfd: false,
+            path_only,
+        });
+    }
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
     let seen = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
     let seen = seen.as_os_str().as_bytes();
@@ -283,11 +424,16 @@ fn resolve_fast(root: &RootDir, path: &[u8], nofollow: bool) -> Option<Resolved>
     if inside.first() != Some(&b'/') || inside.ends_with(b" (deleted)") {
         return None;
     }
+    let inside = PathBuf::from(OsStr::from_bytes(inside));
+    if let Some(c) = cache {
+        c.put(path, &meta, &inside);
+    }
     Some(Resolved {
         file,
-        path: PathBuf::from(OsStr::from_bytes(inside)),
+        path: inside,
         meta,
         memfd: false,
+        path_only,
     })
 }
 
@@ -343,6 +489,7 @@ fn finish(
         path,
         meta,
         memfd,
+        path_only: false,
     })
 }
 
@@ -659,6 +806,7 @@ impl Walk<'_> {
                         path,
                         meta,
                         memfd: false,
+                        path_only: false,
                     });
                 }
                 _ => {
