@@ -2,7 +2,10 @@
 //! run inside a container whose rootfs is an overlay, as engines make them):
 //! - a sibling thread flips the exec path between a benign and a blocked binary;
 //! - another process renames the blocked binary over the exec'd path and back;
-//! - another process rewrites the exec'd file with the blocked binary's bytes.
+//! - another process rewrites the exec'd file with the blocked binary's bytes;
+//! - another process flips the exec'd file's bytes in place through a shared writable mapping
+//!   (no `write(2)`, so no modify event: only the read lease scrun holds on a file whose execs
+//!   skip the gate makes that writer wait until the gate is back on the file).
 //!
 //! Each runs hundreds of execs; the blocked binary must never run (its marker never printed).
 
@@ -140,7 +143,7 @@ fn the_blocked_binary_never_runs_whatever_races_the_decision() {
         ITERATIONS.parse::<usize>().unwrap(),
         "{lines:?}"
     );
-    for mode in ["flip", "rename", "write"] {
+    for mode in ["flip", "rename", "write", "mmap"] {
         let (lines, gate) = f.race(mode);
         // Whether the benign binary gets through depends on timing (under load every trial can be
         // denied); the control above proves the gate lets it through when nothing races.
@@ -167,6 +170,36 @@ fn the_blocked_binary_never_runs_whatever_races_the_decision() {
         gate_before = gate;
     }
     assert!(gate_before > 0, "no exec was ever decided by the exec gate");
+}
+
+/// A file whose execs skip the exec gate (decided, leased, ignored by fanotify) goes back under
+/// the gate as soon as someone opens it for writing, and that writer is not held up for the
+/// kernel's lease-break timeout (45 s) but only until scrun has put the gate back.
+#[test]
+fn a_vetted_binary_rewritten_in_place_is_decided_again_and_its_writer_is_not_held_up() {
+    let f = fixture("enforce");
+    let (lines, _) = f.race_findings("lease");
+    assert_eq!(
+        count(&lines, GOOD_MARK),
+        ITERATIONS.parse::<usize>().unwrap(),
+        "{lines:?}"
+    );
+    let wait_ms: u64 = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("lease-wait-ms="))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no lease-wait-ms line: {lines:?}"));
+    eprintln!("open for write of a vetted binary waited {wait_ms} ms");
+    assert!(
+        wait_ms < 10_000,
+        "the writer waited {wait_ms} ms: scrun did not give the lease back on the break"
+    );
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("denied errno=1"),
+        "the rewritten binary was not blocked: {lines:?}"
+    );
+    assert_eq!(count(&lines, EVIL_MARK), 0, "{lines:?}");
 }
 
 /// Audit mode blocks nothing, but it must notice a binary swapped in after its decision: the

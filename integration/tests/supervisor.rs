@@ -25,7 +25,9 @@ impl Bundle {
     /// `/bin/busybox-evil` (a marked busybox) listed in an enforce-mode feed.
     fn new(tag: &str) -> Bundle {
         let wd = Workdir::new(tag).expect("workdir");
-        let rootfs = wd.join("bundle/rootfs");
+        // The image layer; the bundle's rootfs is an overlay on it, as engines make them, so the
+        // exec gate (fanotify on the overlay) is part of what a restart must bring back.
+        let rootfs = wd.join("lower");
         busybox_rootfs(&rootfs).expect("rootfs");
         let mut evil = fs::read(rootfs.join("bin/busybox")).unwrap();
         evil.extend_from_slice(b"\nscrun-supervisor-test-marker\n");
@@ -48,6 +50,22 @@ impl Bundle {
             ),
         )
         .unwrap();
+        let merged = wd.join("bundle/rootfs");
+        for d in [&merged, &wd.join("upper"), &wd.join("work")] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            rootfs.display(),
+            wd.join("upper").display(),
+            wd.join("work").display()
+        );
+        let m = Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o", &opts])
+            .arg(&merged)
+            .output()
+            .unwrap();
+        assert!(m.status.success(), "mount overlay: {}", stderr(&m));
         write_spec(
             &wd.join("bundle"),
             &[

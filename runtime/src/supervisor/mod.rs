@@ -246,6 +246,10 @@ fn config_of(meta: &crate::scrun_dir::Meta) -> Result<Config> {
 pub struct Shared {
     /// What the seccomp path let through, per pid: the exec gate skips re-deciding the same file.
     pub allowed: worker::Decided,
+    /// Allowed files whose execs the exec gate / watcher skips (ignore mark + read lease).
+    pub vetted: worker::Vetted,
+    /// Lease-break notices for `vetted` (SIGIO on a signalfd, blocked before any thread starts).
+    pub lease_breaks: Option<scrun_kernel::gate::LeaseBreaks>,
     pub sdir: ScrunDir,
     pub engine: worker::Context,
     pub log: RateLimitedLog,
@@ -344,6 +348,14 @@ fn confine_worker() -> Result<()> {
 }
 
 fn worker_loop(shared: Arc<Shared>, socket: scrun_kernel::listener::ListenerSocket) -> Result<()> {
+    if shared.lease_breaks.is_some() {
+        let shared = Arc::clone(&shared);
+        std::thread::spawn(move || {
+            if let Some(b) = &shared.lease_breaks {
+                worker::serve_lease_breaks(&shared, b);
+            }
+        });
+    }
     loop {
         let stream = match socket.accept() {
             Ok(s) => s,
@@ -438,7 +450,11 @@ impl Keeper {
         if let Some(g) = &self.gate {
             if let Err(e) = scrun_kernel::listener::send_process_state_to(
                 &self.sdir.worker_socket(),
-                worker::GATE_MESSAGE,
+                if g.is_watcher() {
+                    worker::WATCHER_MESSAGE
+                } else {
+                    worker::GATE_MESSAGE
+                },
                 g.as_fd(),
             ) {
                 self.log
@@ -500,6 +516,13 @@ impl Keeper {
                 self.restarts
             ),
         );
+        // The dead worker's leases went with it: its ignored inodes must meet the gate again.
+        if let Some(g) = &self.gate {
+            if let Err(e) = g.flush_inode_marks() {
+                self.log
+                    .error(&format!("cannot flush the exec gate's inode marks: {e}"));
+            }
+        }
         loop {
             match spawn_role(&self.sdir, true) {
                 Ok(child) => {
@@ -512,6 +535,7 @@ impl Keeper {
                 }
             }
         }
+        self.forward_gate();
         for h in &self.held {
             if let Err(e) = self.forward(h) {
                 self.log
@@ -574,6 +598,17 @@ impl Keeper {
 }
 
 fn setup(sdir: &ScrunDir) -> Result<Shared> {
+    // First, before any thread exists (the webhook and listener threads inherit the mask).
+    // SIGIO stays ignored as well: were a notice ever taken by a thread that does not block it,
+    // it would be lost, not fatal.
+    if let Err(e) = scrun_kernel::gate::ignore_lease_break_signal() {
+        tracing::warn!(error = %e, "cannot ignore SIGIO");
+    }
+    let lease_breaks = scrun_kernel::gate::LeaseBreaks::new()
+        .map_err(|e| {
+            tracing::warn!(error = %e, "no lease-break notices: every exec goes through the exec gate");
+        })
+        .ok();
     let meta = sdir.load_meta()?;
     let config = config_of(&meta)?;
     let log = RateLimitedLog::open(&sdir.supervisor_log());
@@ -581,6 +616,12 @@ fn setup(sdir: &ScrunDir) -> Result<Shared> {
         worker::Context::new(&meta, config, sdir).context("cannot set up exec supervision")?;
     Ok(Shared {
         allowed: worker::Decided::default(),
+        vetted: worker::Vetted::new(if lease_breaks.is_some() {
+            meta.rootfs_dev
+        } else {
+            u64::MAX // without notices, a lease could never be given back: vet nothing
+        }),
+        lease_breaks,
         sdir: sdir.clone(),
         engine,
         log,
@@ -666,7 +707,7 @@ pub fn precheck_entrypoint(sdir: &ScrunDir, spec: &serde_json::Value) -> Result<
             &log,
             0,
             cand.as_bytes(),
-            (&args, false),
+            &mut worker::LazyArgv::known(args),
             None,
             "execve",
             &resolved,

@@ -197,8 +197,137 @@ impl Decided {
     }
 }
 
+/// Files decided Allow on their content and not written since. The exec gate (or watcher)
+/// ignores their inodes, so their execs raise no fanotify event at all: one round trip per exec
+/// (the seccomp one) instead of two. Each ignored inode is paired with a read lease on it: a
+/// writer's `open`/`truncate` breaks the lease and waits, the worker removes the ignore mark
+/// ([`Vetted::on_lease_break`]) and only then lets the writer go on, so modified content always
+/// meets the gate again (a write through a shared mapping, which raises no modify event, needs
+/// such an open too). Bounded: past [`Vetted::MAX`] files, the others go through the gate on
+/// every exec. Only files on the container's own overlay (the gate's filesystem) are vetted.
+pub struct Vetted {
+    gate: std::sync::OnceLock<Arc<scrun_kernel::gate::ExecGate>>,
+    rootfs_dev: u64,
+    files: std::sync::Mutex<
+        std::collections::HashMap<
+            (u64, u64),
+            (scrun_detect::FileKey, scrun_kernel::gate::HeldLease),
+        >,
+    >,
+}
+
+impl Vetted {
+    const MAX: usize = 2048;
+
+    pub fn new(rootfs_dev: u64) -> Self {
+        Self {
+            gate: std::sync::OnceLock::new(),
+            rootfs_dev,
+            files: std::sync::Mutex::default(),
+        }
+    }
+
+    fn set_gate(&self, gate: Arc<scrun_kernel::gate::ExecGate>) {
+        let _ = self.gate.set(gate);
+    }
+
+    /// After an Allow decided on `file`, whose metadata was `key`: lease it, check it is still
+    /// what was decided, ignore its inode. True when its execs now skip the gate.
+    pub fn vet(&self, file: &std::fs::File, key: &scrun_detect::FileKey) -> bool {
+        self.vet_with(key, || Some(file))
+    }
+
+    /// [`Vetted::vet`] with the file opened for reading only when it is not vetted yet.
+    pub fn vet_with<F: std::ops::Deref<Target = std::fs::File>>(
+        &self,
+        key: &scrun_detect::FileKey,
+        open: impl FnOnce() -> Option<F>,
+    ) -> bool {
+        let Some(gate) = self.gate.get() else {
+            return false;
+        };
+        if key.dev != self.rootfs_dev {
+            return false;
+        }
+        let Ok(mut files) = self.files.lock() else {
+            return false;
+        };
+        let id = (key.dev, key.ino);
+        if let Some((known, _)) = files.get(&id) {
+            if known == key {
+                return true;
+            }
+            // Same inode, other content: the kernel already dropped the ignore mask on the
+            // write; renew the pair for the new content below.
+            if let Some((_, old)) = files.remove(&id) {
+                let _ = gate.ignore_inode(old.file(), false);
+            }
+        }
+        if files.len() >= Self::MAX {
+            return false;
+        }
+        let Some(file) = open() else {
+            return false;
+        };
+        let Ok(lease) = scrun_kernel::gate::HeldLease::take(&file) else {
+            return false; // open for writing somewhere: no lease, so no skipping the gate
+        };
+        // Written between the decision and the lease? Then it was not this content we allowed.
+        match lease.file().metadata() {
+            Ok(m) if scrun_detect::FileKey::from_metadata(&m) == *key => {}
+            _ => return false,
+        }
+        if gate.ignore_inode(lease.file(), true).is_err() {
+            return false;
+        }
+        files.insert(id, (*key, lease));
+        true
+    }
+
+    /// A writer is breaking leases: put those inodes back under the gate, then drop the leases
+    /// (in that order), which lets the writers' opens complete.
+    pub fn on_lease_break(&self) {
+        let Some(gate) = self.gate.get() else { return };
+        let Ok(mut files) = self.files.lock() else {
+            return;
+        };
+        files.retain(|_, (_, lease)| {
+            if lease.broken() {
+                let _ = gate.ignore_inode(lease.file(), false);
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+/// The lease-break thread: a writer's open of a vetted file waits until this has put the file
+/// back under the gate. It has a thread of its own so that a gate thread busy hashing a big file
+/// cannot keep a writer waiting into the kernel's lease-break timeout (after which the kernel
+/// drops the lease by itself, with the ignore mark still in place).
+pub fn serve_lease_breaks(shared: &Shared, breaks: &scrun_kernel::gate::LeaseBreaks) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    loop {
+        let mut fds = [PollFd::new(breaks.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                shared.log.error(&format!("lease-break wait: {e}"));
+                return;
+            }
+        }
+        if breaks.drain() {
+            shared.vetted.on_lease_break();
+        }
+    }
+}
+
 /// The keeper's message that carries the exec gate's fanotify group instead of a listener.
 pub const GATE_MESSAGE: &[u8] = br#"{"scrunGate":true,"fds":["gateFd"]}"#;
+/// The same for audit mode's watcher (a notification-class group).
+pub const WATCHER_MESSAGE: &[u8] = br#"{"scrunGate":true,"watcher":true,"fds":["gateFd"]}"#;
 
 /// Whether a listener message is the container init's (libcontainer sends status "creating").
 pub fn is_init_state(state: &[u8]) -> bool {
@@ -222,10 +351,16 @@ pub fn serve_connection(shared: &Shared, stream: UnixStream) {
         }
     };
     drop(stream);
-    if state == GATE_MESSAGE {
+    if state == GATE_MESSAGE || state == WATCHER_MESSAGE {
         if let Some(fd) = fds.into_iter().next() {
             shared.allowed.activate();
-            serve_gate(shared, scrun_kernel::gate::ExecGate::from(fd));
+            let gate = Arc::new(if state == WATCHER_MESSAGE {
+                scrun_kernel::gate::ExecGate::watcher_from(fd)
+            } else {
+                scrun_kernel::gate::ExecGate::from(fd)
+            });
+            shared.vetted.set_gate(Arc::clone(&gate));
+            serve_gate(shared, &gate);
         }
         return;
     }
@@ -246,29 +381,36 @@ pub fn serve_connection(shared: &Shared, stream: UnixStream) {
 
 fn serve_listener(shared: &Shared, listener: Listener) {
     let mut root: Option<RootDir> = None;
+    let mut cache = ThreadCache::default();
+    listener.set_sync_wakeup();
     loop {
-        match listener.wait(-1) {
-            Ok(Readiness::Ready) => {}
-            Ok(Readiness::Hangup) => return,
-            Ok(Readiness::Timeout) => continue,
-            Err(e) => {
-                shared
-                    .log
-                    .error(&format!("poll on a seccomp listener: {e}"));
-                return;
-            }
-        }
+        // RECV blocks by itself (no poll first: one syscall less per exec). It fails with
+        // ENOENT for a notification whose task was interrupted, and once no task uses the
+        // filter any more: only then does poll report the hang-up.
         let notif = match listener.recv() {
             Ok(n) => n,
-            Err(NotifyError::Gone) => continue,
+            Err(NotifyError::Gone) => match listener.wait(0) {
+                Ok(Readiness::Hangup) => return,
+                Ok(_) => continue,
+                Err(e) => {
+                    shared
+                        .log
+                        .error(&format!("poll on a seccomp listener: {e}"));
+                    return;
+                }
+            },
             Err(e) => {
                 shared
                     .log
                     .error(&format!("seccomp notification receive: {e}"));
+                if matches!(e, NotifyError::BadListener { .. }) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
                 continue;
             }
         };
-        let answer = handle(shared, &listener, &mut root, &notif);
+        let answer = handle(shared, &listener, &mut root, &mut cache, &notif);
         let sent = match answer {
             Answer::Continue => listener.respond_continue(notif.id),
             Answer::Errno(e) => listener.respond_errno(notif.id, e),
@@ -281,6 +423,70 @@ fn serve_listener(shared: &Shared, listener: Listener) {
                     .error(&format!("seccomp answer for pid {}: {e}", notif.pid));
             }
         }
+    }
+}
+
+/// The exec's argv, read from the target's memory on first use (and the notification then
+/// re-checked, as for the path).
+pub struct LazyArgv<'a> {
+    /// (listener, notification id, pid, argv pointer, 32-bit task); `None`: there is no argv
+    /// to read (an exec gate event).
+    from: Option<(&'a Listener, u64, u32, u64, bool)>,
+    value: Option<(Vec<Vec<u8>>, bool)>,
+}
+
+impl LazyArgv<'_> {
+    pub fn none() -> Self {
+        LazyArgv {
+            from: None,
+            value: None,
+        }
+    }
+
+    /// argv known in advance (the entrypoint precheck reads it from the spec).
+    pub fn known(args: Vec<Vec<u8>>) -> Self {
+        LazyArgv {
+            from: None,
+            value: Some((args, false)),
+        }
+    }
+
+    /// The argument strings and whether they were cut at the bound; empty when unreadable.
+    fn get(&mut self) -> (&[Vec<u8>], bool) {
+        if self.value.is_none() {
+            let read = self.from.and_then(|(listener, id, pid, ptr, compat32)| {
+                let a =
+                    memory::read_string_array(pid, ptr, compat32, MAX_ARGS, MAX_ARG_BYTES).ok()?;
+                listener.id_valid(id).then_some((a.items, a.truncated))
+            });
+            self.value = Some(read.unwrap_or_default());
+        }
+        let (items, truncated) = self.value.as_ref().expect("set above");
+        (items, *truncated)
+    }
+}
+
+/// Per listener thread: what was learnt about recently exec'd files, keyed so that a changed
+/// file is never mistaken for the one seen (see `resolve::PathCache`).
+#[derive(Default)]
+struct ThreadCache {
+    paths: resolve::PathCache,
+    shebangs: std::collections::HashMap<scrun_detect::FileKey, Option<String>>,
+}
+
+impl ThreadCache {
+    const MAX_SHEBANGS: usize = 4096;
+
+    fn shebang(&mut self, key: &scrun_detect::FileKey, r: &resolve::Resolved) -> Option<String> {
+        if let Some(v) = self.shebangs.get(key) {
+            return v.clone();
+        }
+        let v = shebang_interpreter(&*r.readable().ok()?);
+        if self.shebangs.len() >= Self::MAX_SHEBANGS {
+            self.shebangs.clear();
+        }
+        self.shebangs.insert(*key, v.clone());
+        v
     }
 }
 
@@ -306,6 +512,7 @@ fn handle(
     shared: &Shared,
     listener: &Listener,
     root: &mut Option<RootDir>,
+    cache: &mut ThreadCache,
     notif: &scrun_kernel::notify::Notification,
 ) -> Answer {
     let ctx = &shared.engine;
@@ -319,12 +526,12 @@ fn handle(
         Ok(p) => p,
         Err(e) => return mem_errno(&e).map_or(Answer::None, Answer::Errno),
     };
-    let argv =
-        match memory::read_string_array(pid, call.argv_ptr, call.compat32, MAX_ARGS, MAX_ARG_BYTES)
-        {
-            Ok(a) => (a.items, a.truncated),
-            Err(e) => return mem_errno(&e).map_or(Answer::None, Answer::Errno),
-        };
+    // argv is read only when something needs it (a finding, `ld.so`/`sh` indirection): two
+    // `process_vm_readv` calls saved on most execs.
+    let mut argv = LazyArgv {
+        from: Some((listener, notif.id, pid, call.argv_ptr, call.compat32)),
+        value: None,
+    };
     let env = if ctx.config.findings.include_env {
         memory::read_string_array(pid, call.envp_ptr, call.compat32, MAX_ENV, MAX_ENV_BYTES)
             .ok()
@@ -354,13 +561,14 @@ fn handle(
         }
     }
     let root_dir = root.as_ref().expect("set above");
-    let resolved = match resolve::resolve_exec(
+    let resolved = match resolve::resolve_exec_cached(
         root_dir,
         pid,
         call.dirfd,
         &path,
         call.empty_path(),
         call.nofollow(),
+        &mut cache.paths,
     ) {
         Ok(r) => r,
         // The kernel will fail this exec the same way; enforce mode answers it itself.
@@ -377,8 +585,10 @@ fn handle(
     } else {
         "execveat"
     };
-    // A `#!` script: the kernel runs the interpreter without another notification.
-    let shebang = shebang_interpreter(&resolved.file);
+    // A `#!` script: the kernel runs the interpreter without another notification. The answer
+    // is a property of the content, so it is kept per (dev, ino, size, mtime, ctime).
+    let file_key = scrun_detect::FileKey::from_metadata(&resolved.meta);
+    let shebang = cache.shebang(&file_key, &resolved);
     let via = Via {
         interpreter: shebang,
         ..Via::default()
@@ -388,7 +598,7 @@ fn handle(
         &shared.log,
         pid,
         &path,
-        (&argv.0, argv.1),
+        &mut argv,
         env.as_ref().map(|(e, t)| (e.as_slice(), *t)),
         syscall,
         &resolved,
@@ -396,13 +606,13 @@ fn handle(
     )
     .verdict;
     // `ld.so ./bin` and `sh ./script`: what really runs is an argument; decide on it too.
-    if let Some((target, via)) = indirect_target(root_dir, pid, &resolved, &argv.0) {
+    if let Some((target, via)) = indirect_target(root_dir, pid, &resolved, &path, &mut argv) {
         let d = decide(
             ctx,
             &shared.log,
             pid,
             &path,
-            (&argv.0, argv.1),
+            &mut argv,
             env.as_ref().map(|(e, t)| (e.as_slice(), *t)),
             syscall,
             &target,
@@ -412,10 +622,12 @@ fn handle(
             verdict = Verdict::Block;
         }
     }
-    if verdict == Verdict::Allow {
-        shared
-            .allowed
-            .record(pid, scrun_detect::FileKey::from_metadata(&resolved.meta));
+    if verdict == Verdict::Allow
+        && !shared
+            .vetted
+            .vet_with(&file_key, || resolved.readable().ok())
+    {
+        shared.allowed.record(pid, file_key);
     }
     match verdict {
         Verdict::Allow => Answer::Continue,
@@ -433,7 +645,7 @@ fn handle(
 /// `/proc/<pid>` until the exec is past that point (which costs every exec a procfs walk), the
 /// allowed event — its file, and so its lease — is kept open for `LEASE_HOLD` by a releaser
 /// thread; a writer meanwhile waits, then finds the running binary busy (ETXTBSY).
-fn serve_gate(shared: &Shared, gate: scrun_kernel::gate::ExecGate) {
+fn serve_gate(shared: &Shared, gate: &scrun_kernel::gate::ExecGate) {
     if let Err(e) = scrun_kernel::gate::ignore_lease_break_signal() {
         shared
             .log
@@ -470,7 +682,7 @@ fn serve_gate(shared: &Shared, gate: scrun_kernel::gate::ExecGate) {
         };
         for ev in events {
             if ev.needs_response() {
-                if gate_decide(shared, &gate, &ev) {
+                if gate_decide(shared, gate, &ev) {
                     let _ = held_tx.send((std::time::Instant::now() + LEASE_HOLD, ev));
                 }
             } else if ev.is_overflow() {
@@ -510,6 +722,7 @@ fn decide_opened(
         path: gate_event_path(shared, ev),
         meta,
         memfd: false,
+        path_only: false,
     };
     let syscall = via.decided_by.unwrap_or("exec-gate");
     Some(decide(
@@ -517,7 +730,7 @@ fn decide_opened(
         &shared.log,
         u32::try_from(ev.pid).unwrap_or(0),
         resolved.path.as_os_str().as_encoded_bytes(),
-        (&[], false),
+        &mut LazyArgv::none(),
         None,
         syscall,
         &resolved,
@@ -532,27 +745,36 @@ fn watch_check(shared: &Shared, ev: &scrun_kernel::gate::GateEvent) {
     let Some(file) = ev.file() else { return };
     let Ok(meta) = file.metadata() else { return };
     let key = scrun_detect::FileKey::from_metadata(&meta);
-    let Some(decided) = shared.allowed.take(ev.pid) else {
-        return; // an ELF interpreter, or an exec seccomp did not see
+    let changed = match shared.allowed.take(ev.pid) {
+        Some(decided) if decided == key => {
+            shared.vetted.vet(file, &key);
+            return;
+        }
+        Some(_) => {
+            shared.log.warn(&format!(
+                "pid {}: the file exec'd is not the one decided on",
+                ev.pid
+            ));
+            true
+        }
+        // An ELF interpreter, or an exec the seccomp path did not see: decided here (once:
+        // an allowed file is then vetted and raises no more events until written).
+        None => false,
     };
-    if decided == key {
-        return;
-    }
-    shared.log.warn(&format!(
-        "pid {}: the file exec'd is not the one decided on",
-        ev.pid
-    ));
-    decide_opened(
+    let decision = decide_opened(
         shared,
         ev,
         file,
         meta,
         Via {
             decided_by: Some("exec-watch"),
-            changed_after_decision: true,
+            changed_after_decision: changed,
             ..Via::default()
         },
     );
+    if decision.is_some_and(|d| d.verdict == Verdict::Allow) {
+        shared.vetted.vet(file, &key);
+    }
 }
 
 /// How long an allowed exec's file stays leased after the answer (see [`serve_gate`]).
@@ -607,9 +829,13 @@ fn gate_decide(
             },
         )
         .is_some_and(|d| d.verdict == Verdict::Allow);
+    if allow {
+        // Vetted before the answer: the lease it keeps outlives the event's LEASE_HOLD.
+        shared.vetted.vet(file, &key);
+    }
     respond(allow);
     if allow {
-        // Released when the event's file is closed, after LEASE_HOLD.
+        // Released when the event's file is closed, after LEASE_HOLD (or kept by `vetted`).
         std::mem::forget(lease);
     }
     allow
@@ -654,20 +880,34 @@ fn indirect_target(
     root: &RootDir,
     pid: u32,
     resolved: &resolve::Resolved,
-    argv: &[Vec<u8>],
+    requested: &[u8],
+    argv: &mut LazyArgv<'_>,
 ) -> Option<(resolve::Resolved, Via)> {
     let name = resolved.path.file_name()?.to_string_lossy().into_owned();
-    let arg0 = argv.first().map(|a| lossy(a)).unwrap_or_default();
-    let arg0_name = std::path::Path::new(&arg0)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let is_loader = name.starts_with("ld-linux")
         || name.starts_with("ld-musl")
         || name == "ld.so"
         || name == "ld.so.1";
-    let is_shell = SHELLS.contains(&name.as_str())
-        || (name == "busybox" && SHELLS.contains(&arg0_name.as_str()));
+    // busybox runs the applet named by argv[0]. argv is read only when the path asked for could
+    // be a shell (`/bin/sh` -> busybox, or busybox itself): `/bin/true` -> busybox is not. A
+    // caller that passes a shell's argv[0] with another applet's path is not seen (this check
+    // is best effort anyway: `sh < script` is not seen either).
+    let requested_name = requested.rsplit(|c| *c == b'/').next().unwrap_or_default();
+    let busybox_shell = name == "busybox"
+        && (requested_name == b"busybox" || SHELLS.iter().any(|s| s.as_bytes() == requested_name))
+        && {
+            let arg0 = argv.get().0.first().map(|a| lossy(a)).unwrap_or_default();
+            let arg0_name = std::path::Path::new(&arg0)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            SHELLS.contains(&arg0_name.as_str())
+        };
+    let is_shell = SHELLS.contains(&name.as_str()) || busybox_shell;
+    if !is_loader && !is_shell {
+        return None;
+    }
+    let argv = argv.get().0;
     let candidate: &[u8] = if is_loader {
         let mut it = argv.iter().skip(1);
         loop {
@@ -713,7 +953,7 @@ pub fn decide(
     log: &super::RateLimitedLog,
     pid: u32,
     path: &[u8],
-    argv: (&[Vec<u8>], bool),
+    argv: &mut LazyArgv<'_>,
     env: Option<(&[Vec<u8>], bool)>,
     syscall: &str,
     resolved: &resolve::Resolved,
@@ -731,8 +971,9 @@ pub fn decide(
         ppid: 0,
         name: String::new(),
         binary_path: Some(resolved.path.display().to_string()),
-        args: argv.0.iter().map(|a| lossy(a)).collect(),
-        args_truncated: argv.1,
+        // Filled in below, only when a finding is written.
+        args: Vec::new(),
+        args_truncated: false,
     };
     let (env, env_truncated) = match env {
         Some((items, truncated)) => (
@@ -763,7 +1004,9 @@ pub fn decide(
         loader: via.loader,
     };
     let (decided_by, changed) = (via.decided_by, via.changed_after_decision);
-    let mut decision: Decision = ctx.engine.evaluate(&event, &resolved.file, &resolved.meta);
+    let mut decision: Decision = ctx
+        .engine
+        .evaluate_with(&event, &resolved.meta, || resolved.readable());
     if let Some(err) = &decision.error {
         log.warn(&format!(
             "exec of {} in pid {pid}: {err}",
@@ -771,7 +1014,10 @@ pub fn decide(
         ));
     }
     if decision.finding.is_some() {
-        // Only now pay for /proc reads: the finding names the process and its parent.
+        // Only now pay for argv and /proc reads: the finding names the process and its parent.
+        let (args, truncated) = argv.get();
+        event.process.args = args.iter().map(|a| lossy(a)).collect();
+        event.process.args_truncated = truncated;
         enrich(&mut event, pid);
         let mut finding = scrun_detect::report::render(
             &event,
