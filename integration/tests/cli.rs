@@ -267,6 +267,45 @@ struct Obs {
     delete_force_missing_ok: bool,
 }
 
+/// CVE-2019-5736: a created container's init runs scrun's code, so `/proc/<init>/exe` must not
+/// be the host's scrun binary nor anything writable: scrun re-executes itself from a private
+/// read-only overlay of its directory (or a sealed memfd). A descriptor kept on it stays
+/// unwritable after the init is gone (the exploit reopened it for writing once runc had exited).
+#[test]
+fn the_container_init_cannot_reach_the_host_binary_for_writing() {
+    use std::os::unix::fs::MetadataExt;
+    let b = Bundle::new("cve5736", &["true"]);
+    let rt = Runtime::scrun();
+    let bundle = b.bundle();
+    b.ok(
+        &rt,
+        &["create", "--bundle", bundle.to_str().unwrap(), "seal"],
+    );
+    let pid = b.state(&rt, "seal")["pid"].as_i64().expect("init pid");
+    let exe = format!("/proc/{pid}/exe");
+    let host = fs::metadata(&rt.path).unwrap();
+    let seen = fs::metadata(&exe).unwrap();
+    assert_ne!(
+        (seen.dev(), seen.ino()),
+        (host.dev(), host.ino()),
+        "the init runs the host's scrun binary itself"
+    );
+    let kept = fs::File::open(&exe).expect("open the init's exe for reading");
+    b.ok(&rt, &["delete", "--force", "seal"]);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&kept);
+    let err = fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/proc/self/fd/{fd}"))
+        .expect_err("the init's exe could be opened for writing after the init exited");
+    assert!(
+        matches!(
+            err.raw_os_error(),
+            Some(nix::libc::EROFS) | Some(nix::libc::EPERM)
+        ),
+        "unexpected error {err}"
+    );
+}
+
 #[test]
 fn no_runtime_descriptor_reaches_the_container() {
     let b = Bundle::new("fds", &["ls", "/proc/self/fd"]);

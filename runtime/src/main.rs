@@ -26,9 +26,15 @@ pub const SPEC_VERSION: &str = "1.2.0";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    // CVE-2019-5736: the verbs that start processes in a container re-execute from a sealed memfd
-    // copy, so a container cannot overwrite the host binary through /proc/self/exe.
-    if cli::needs_sealed_exe(&args) {
+    // CVE-2019-5736: the verbs that start processes in a container re-execute from a read-only
+    // private overlay of scrun's own directory (no copy), or failing that (no overlayfs, no
+    // CAP_SYS_ADMIN, an odd path) from a sealed memfd copy, so a container cannot overwrite the
+    // host binary through /proc/self/exe.
+    if cli::needs_sealed_exe(&args) && !scrun_kernel::sealed_exe::is_sealed() {
+        // Returns only if the re-exec failed.
+        let _ = scrun_kernel::sealed_exe::reexec_from_overlay(
+            &scrun_dir::base_dir().join(".exe-lower"),
+        );
         if let Err(e) = pentacle::ensure_sealed() {
             eprintln!("scrun: cannot seal /proc/self/exe: {e}");
             return ExitCode::from(1);

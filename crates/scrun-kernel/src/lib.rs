@@ -7,5 +7,6 @@ pub mod notify;
 pub mod proc_info;
 pub mod resolve;
 pub mod sandbox;
+pub mod sealed_exe;
 pub mod signal;
 mod sys;
