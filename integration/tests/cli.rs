@@ -306,6 +306,49 @@ fn the_container_init_cannot_reach_the_host_binary_for_writing() {
     );
 }
 
+/// The supervisor starts while the container is built; a policy it rejects (here a malformed
+/// feed) still fails `create`/`run` with its message, and leaves no container and no supervisor.
+#[test]
+fn a_malformed_feed_fails_run_and_leaves_nothing_behind() {
+    let b = Bundle::new("badfeed", &["echo", "ran"]);
+    fs::write(b.wd.join("feed.txt"), "this is not a sha256\n").unwrap();
+    fs::write(
+        b.wd.join("scrun.toml"),
+        format!(
+            "[intel]\nfeeds = [\"{}\"]\n[findings]\npath = \"{}\"\n",
+            b.wd.join("feed.txt").display(),
+            b.wd.join("findings.jsonl").display()
+        ),
+    )
+    .unwrap();
+    let rt = Runtime::scrun();
+    let bundle = b.bundle();
+    let run_dir = b.wd.join("run");
+    let mut cmd = b.cmd(&rt, &["run", "--bundle", bundle.to_str().unwrap(), "bad"]);
+    cmd.env("SCRUN_RUN_DIR", &run_dir);
+    let out = run_with_timeout(&mut cmd, 60).expect("scrun run");
+    assert!(!out.status.success(), "run with a malformed feed succeeded");
+    assert!(!stdout(&out).contains("ran"), "the container ran");
+    let err = stderr(&out);
+    assert!(
+        err.contains("feed.txt") && err.contains("line 1"),
+        "the error does not name the feed and line: {err}"
+    );
+    let mut list = b.cmd(&rt, &["list", "-q"]);
+    list.env("SCRUN_RUN_DIR", &run_dir);
+    let listed = run_with_timeout(&mut list, 30).expect("scrun list");
+    assert_eq!(stdout(&listed).trim(), "", "a container was left behind");
+    let left: Vec<_> = fs::read_dir(&run_dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .filter(|n| n != ".exe-lower")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "supervisor directories left: {left:?}");
+}
+
 #[test]
 fn no_runtime_descriptor_reaches_the_container() {
     let b = Bundle::new("fds", &["ls", "/proc/self/fd"]);

@@ -187,6 +187,9 @@ pub struct Supervise {
     /// fd number of the readiness pipe
     #[arg(long)]
     pub ready_fd: Option<i32>,
+    /// fd number of the listener socket bound by `create` (keeper only)
+    #[arg(long)]
+    pub listen_fd: Option<i32>,
     /// run as the worker that answers notifications (the default role is the keeper)
     #[arg(long)]
     pub worker: bool,

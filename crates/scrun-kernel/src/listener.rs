@@ -82,6 +82,14 @@ impl ListenerSocket {
         })
     }
 
+    /// A socket bound (at `path`) by another process and inherited.
+    pub fn from_listener(inner: UnixListener, path: &Path) -> Self {
+        ListenerSocket {
+            inner,
+            path: path.to_path_buf(),
+        }
+    }
+
     pub fn accept(&self) -> io::Result<UnixStream> {
         self.inner.accept().map(|(s, _)| s)
     }

@@ -50,7 +50,24 @@ pub fn create_container(a: &CreateArgs<'_>, global: &GlobalOpts) -> Result<Conta
         bail!("container with id {} already exists", a.id);
     }
     let sdir = ScrunDir::for_container(&root, a.id);
-    let result = prepare(a, global, &root, &sdir).and_then(|()| build(a, global, &root, &sdir));
+    // The supervisor starts while libcontainer builds the container; create succeeds only once
+    // both are done (a bad policy or feed still fails create, with the supervisor's message).
+    let result = prepare(a, global, &root, &sdir).and_then(|starting| {
+        let built = build(a, global, &root, &sdir);
+        let ready = starting.wait().context("cannot start the exec supervisor");
+        match (built, ready) {
+            (Ok(c), Ok(_)) => Ok(c),
+            (Ok(mut c), Err(e)) => {
+                // No supervisor, no container: its init must not run unwatched.
+                let _ = c.delete(true);
+                Err(e)
+            }
+            // The supervisor's own error is the cause (libcontainer then only saw its socket
+            // close: "failed seccomp listener").
+            (Err(_), Err(e)) => Err(e),
+            (Err(e), Ok(_)) => Err(e),
+        }
+    });
     if result.is_err() {
         crate::supervisor::stop(&sdir);
         let _ = sdir.remove();
@@ -69,7 +86,12 @@ fn read_spec(bundle: &Path) -> Result<serde_json::Value> {
     })
 }
 
-fn prepare(a: &CreateArgs<'_>, global: &GlobalOpts, root: &Path, sdir: &ScrunDir) -> Result<()> {
+fn prepare(
+    a: &CreateArgs<'_>,
+    global: &GlobalOpts,
+    root: &Path,
+    sdir: &ScrunDir,
+) -> Result<crate::supervisor::Starting> {
     let bundle = fs::canonicalize(a.bundle)
         .with_context(|| format!("bundle {} does not exist", a.bundle.display()))?;
     let mut spec = read_spec(&bundle)?;
@@ -124,8 +146,7 @@ fn prepare(a: &CreateArgs<'_>, global: &GlobalOpts, root: &Path, sdir: &ScrunDir
     };
     sdir.save_meta(&meta)?;
     crate::supervisor::precheck_entrypoint(sdir, &spec)?;
-    crate::supervisor::spawn(sdir).context("cannot start the exec supervisor")?;
-    Ok(())
+    crate::supervisor::start(sdir).context("cannot start the exec supervisor")
 }
 
 /// The path scrun was invoked as (argv[0] resolved through PATH): `/proc/self/exe` is the sealed

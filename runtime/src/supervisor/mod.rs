@@ -60,9 +60,30 @@ pub fn load_policy() -> Result<Policy> {
     Ok(Policy { path, config })
 }
 
-/// Start the container's supervisor and wait until it listens (or says why it cannot).
-pub fn spawn(sdir: &ScrunDir) -> Result<()> {
-    spawn_role(sdir, false).map(|_| ())
+/// Start the container's supervisor without waiting for it: the listener socket is bound here,
+/// by the caller, and handed to the keeper, so the container's init can connect to it at once
+/// (the connection waits in the backlog) while the supervisor starts in parallel with the rest
+/// of `create`. [`Starting::wait`] then says whether it came up (or why it could not).
+pub fn start(sdir: &ScrunDir) -> Result<Starting> {
+    let socket = scrun_kernel::listener::ListenerSocket::bind(&sdir.socket())
+        .with_context(|| format!("cannot listen on {}", sdir.socket().display()))?;
+    start_role(
+        sdir,
+        false,
+        Some(std::os::fd::AsFd::as_fd(socket.as_listener())),
+    )
+}
+
+/// A supervisor process on its way up.
+pub struct Starting {
+    child: std::process::Child,
+    ready: fs::File,
+    sdir: ScrunDir,
+}
+
+/// Start a keeper (`worker == false`) or a worker, and wait for its readiness line.
+fn spawn_role(sdir: &ScrunDir, worker: bool) -> Result<std::process::Child> {
+    start_role(sdir, worker, None)?.wait()
 }
 
 /// The binary the supervisor processes run from: scrun's own file on the host, as it was invoked.
@@ -77,18 +98,32 @@ fn supervisor_binary(sdir: &ScrunDir) -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from("/proc/self/exe"))
 }
 
-/// Start a keeper (`worker == false`) or a worker, and wait for its readiness line.
-fn spawn_role(sdir: &ScrunDir, worker: bool) -> Result<std::process::Child> {
+/// Start a keeper (`worker == false`) or a worker, with `listen` (a bound listener socket) as an
+/// inherited descriptor if given.
+fn start_role(
+    sdir: &ScrunDir,
+    worker: bool,
+    listen: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<Starting> {
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
     // dup() gives a descriptor without O_CLOEXEC: the one the supervisor inherits.
     let child_wr = nix::unistd::dup(wr.as_raw_fd()).context("dup")?;
     let child_wr = OwnedFdGuard(child_wr);
     drop(wr);
+    let child_listen = match listen {
+        Some(fd) => Some(OwnedFdGuard(
+            nix::unistd::dup(fd.as_raw_fd()).context("dup")?,
+        )),
+        None => None,
+    };
     let mut cmd = Command::new(supervisor_binary(sdir));
     cmd.arg("supervise")
         .arg(&sdir.path)
         .arg("--ready-fd")
         .arg(child_wr.0.to_string());
+    if let Some(l) = &child_listen {
+        cmd.arg("--listen-fd").arg(l.0.to_string());
+    }
     if worker {
         cmd.arg("--worker");
     }
@@ -108,13 +143,34 @@ fn spawn_role(sdir: &ScrunDir, worker: bool) -> Result<std::process::Child> {
     }
     let child = cmd.spawn().context("cannot run scrun supervise")?;
     drop(child_wr);
-    let mut file = fs::File::from(rd);
+    drop(child_listen);
+    Ok(Starting {
+        child,
+        ready: fs::File::from(rd),
+        sdir: sdir.clone(),
+    })
+}
+
+impl Starting {
+    /// Waits (up to 10 s) for the readiness line: the process, or what it said went wrong.
+    pub fn wait(self) -> Result<std::process::Child> {
+        let Starting {
+            child,
+            ready: mut file,
+            sdir,
+        } = self;
+        read_ready(&mut file, &child, &sdir)?;
+        Ok(child)
+    }
+}
+
+fn read_ready(file: &mut fs::File, child: &std::process::Child, sdir: &ScrunDir) -> Result<()> {
     let mut msg = String::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut buf = [0u8; 512];
     loop {
         let mut fds = [nix::poll::PollFd::new(
-            std::os::fd::AsFd::as_fd(&file),
+            std::os::fd::AsFd::as_fd(&*file),
             nix::poll::PollFlags::POLLIN,
         )];
         let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -140,7 +196,7 @@ fn spawn_role(sdir: &ScrunDir, worker: bool) -> Result<std::process::Child> {
         }
     }
     match msg.trim() {
-        "ok" => Ok(child),
+        "ok" => Ok(()),
         "" => bail!(
             "the supervisor exited before it was ready; see {}",
             sdir.supervisor_log().display()
@@ -169,7 +225,7 @@ pub fn stop(sdir: &ScrunDir) {
     }
 }
 
-fn close_inherited_fds(keep: RawFd) {
+fn close_inherited_fds(keep: &[RawFd]) {
     let fds: Vec<RawFd> = fs::read_dir("/proc/self/fd")
         .map(|d| {
             d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
@@ -177,7 +233,7 @@ fn close_inherited_fds(keep: RawFd) {
         })
         .unwrap_or_default();
     for fd in fds {
-        if fd > 2 && fd != keep {
+        if fd > 2 && !keep.contains(&fd) {
             let _ = nix::unistd::close(fd);
         }
     }
@@ -267,7 +323,8 @@ pub fn run(a: Supervise) -> Result<()> {
     if !a.worker {
         let _ = nix::unistd::setsid();
     }
-    close_inherited_fds(ready);
+    let listen = a.listen_fd.unwrap_or(-1);
+    close_inherited_fds(&[ready, listen]);
     let sdir = ScrunDir {
         path: a.dir.clone(),
     };
@@ -281,7 +338,7 @@ pub fn run(a: Supervise) -> Result<()> {
     let result = if a.worker {
         worker_setup(&sdir)
     } else {
-        keeper_setup(&sdir)
+        keeper_setup(&sdir, a.listen_fd)
     };
     let role = match result {
         Ok(r) => r,
@@ -422,12 +479,23 @@ fn open_gate(sdir: &ScrunDir) -> Result<Option<scrun_kernel::gate::ExecGate>> {
     Ok(Some(gate))
 }
 
-fn keeper_setup(sdir: &ScrunDir) -> Result<Role> {
+fn keeper_setup(sdir: &ScrunDir, listen_fd: Option<RawFd>) -> Result<Role> {
+    // The socket `create` bound and handed over (connections made meanwhile wait in its
+    // backlog), or a fresh one.
+    let socket = match listen_fd {
+        Some(fd) => scrun_kernel::listener::ListenerSocket::from_listener(
+            std::os::unix::net::UnixListener::from(
+                scrun_kernel::signal::own_inherited_fd(fd)
+                    .context("the inherited listener socket")?,
+            ),
+            &sdir.socket(),
+        ),
+        None => scrun_kernel::listener::ListenerSocket::bind(&sdir.socket())
+            .with_context(|| format!("cannot listen on {}", sdir.socket().display()))?,
+    };
     let gate = open_gate(sdir)?;
     // The worker validates the configuration and feeds; its failure is create's failure.
     let worker = spawn_role(sdir, true)?;
-    let socket = scrun_kernel::listener::ListenerSocket::bind(&sdir.socket())
-        .with_context(|| format!("cannot listen on {}", sdir.socket().display()))?;
     fs::write(sdir.supervisor_pid(), std::process::id().to_string())?;
     health::mark(sdir, "running");
     let keeper = Keeper {
