@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-const BUF_SIZE: usize = 512 * 1024;
+/// The read buffer: small enough that the copy out of the page cache stays in this core's L2
+/// (1 MiB here) while it is hashed. Measured on the 1 GiB bench file: 64 KiB 1.60 GB/s, 128 KiB
+/// 1.62, 512 KiB 1.52-1.56 (CPU ceiling 1.81).
+const BUF_SIZE: usize = 128 * 1024;
 
 /// The SHA-256 of a file's first `hashed_size` bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
