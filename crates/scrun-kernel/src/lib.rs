@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod gate;
+pub mod limits;
 pub mod listener;
 pub mod memory;
 pub mod notify;

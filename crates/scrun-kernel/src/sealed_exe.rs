@@ -39,7 +39,7 @@ pub fn is_sealed() -> bool {
     if unsafe { libc::fstatfs(exe.as_raw_fd(), &mut st) } != 0 {
         return false;
     }
-    if st.f_type as i64 != libc::OVERLAYFS_SUPER_MAGIC as i64 {
+    if st.f_type != libc::OVERLAYFS_SUPER_MAGIC {
         return false;
     }
     // SAFETY: statvfs is plain integers; the all-zero pattern is a valid value.

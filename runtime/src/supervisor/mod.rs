@@ -684,11 +684,14 @@ fn setup(sdir: &ScrunDir) -> Result<Shared> {
         worker::Context::new(&meta, config, sdir).context("cannot set up exec supervision")?;
     Ok(Shared {
         allowed: worker::Decided::default(),
-        vetted: worker::Vetted::new(if lease_breaks.is_some() {
-            meta.rootfs_dev
-        } else {
-            u64::MAX // without notices, a lease could never be given back: vet nothing
-        }),
+        vetted: worker::Vetted::new(
+            if lease_breaks.is_some() {
+                meta.rootfs_dev
+            } else {
+                u64::MAX // without notices, a lease could never be given back: vet nothing
+            },
+            scrun_kernel::limits::raise_nofile(65_536).unwrap_or(1024),
+        ),
         lease_breaks,
         sdir: sdir.clone(),
         engine,

@@ -203,11 +203,13 @@ impl Decided {
 /// writer's `open`/`truncate` breaks the lease and waits, the worker removes the ignore mark
 /// ([`Vetted::on_lease_break`]) and only then lets the writer go on, so modified content always
 /// meets the gate again (a write through a shared mapping, which raises no modify event, needs
-/// such an open too). Bounded: past [`Vetted::MAX`] files, the others go through the gate on
-/// every exec. Only files on the container's own overlay (the gate's filesystem) are vetted.
+/// such an open too). Bounded (4096 files, at most a quarter of the descriptor limit): past that,
+/// the other files go through the gate on every exec. Only files on the container's own overlay (the gate's filesystem) are vetted.
 pub struct Vetted {
     gate: std::sync::OnceLock<Arc<scrun_kernel::gate::ExecGate>>,
     rootfs_dev: u64,
+    /// At most this many (one descriptor each).
+    max: usize,
     files: std::sync::Mutex<
         std::collections::HashMap<
             (u64, u64),
@@ -217,12 +219,15 @@ pub struct Vetted {
 }
 
 impl Vetted {
-    const MAX: usize = 2048;
+    const MAX: usize = 4096;
 
-    pub fn new(rootfs_dev: u64) -> Self {
+    /// `nofile`: the worker's descriptor limit; vetting uses at most a quarter of it, so that
+    /// running out of descriptors can never fail an exec decision.
+    pub fn new(rootfs_dev: u64, nofile: u64) -> Self {
         Self {
             gate: std::sync::OnceLock::new(),
             rootfs_dev,
+            max: Self::MAX.min(usize::try_from(nofile / 4).unwrap_or(Self::MAX)),
             files: std::sync::Mutex::default(),
         }
     }
@@ -263,7 +268,7 @@ impl Vetted {
                 let _ = gate.ignore_inode(old.file(), false);
             }
         }
-        if files.len() >= Self::MAX {
+        if files.len() >= self.max {
             return false;
         }
         let Some(file) = open() else {
