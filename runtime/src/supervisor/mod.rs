@@ -212,16 +212,34 @@ impl Drop for OwnedFdGuard {
     }
 }
 
-/// Stop the supervisor of a deleted container (best effort; it also exits on its own when the
-/// container's last process is gone).
+/// Stop the supervisor of a deleted container (it also exits on its own when the container's
+/// last process is gone) and wait, up to 2 s, until keeper and worker are gone: they hold
+/// descriptors on the container's rootfs (leases, the exec gate's mark, the root directory), and
+/// engines unmount the rootfs right after `delete`.
 pub fn stop(sdir: &ScrunDir) {
-    for pid_file in [sdir.supervisor_pid(), sdir.worker_pid()] {
-        if let Some(pid) = health::live_pid(sdir, &pid_file) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
+    use nix::sys::signal::{Signal, kill};
+    let live = || {
+        [sdir.supervisor_pid(), sdir.worker_pid()]
+            .iter()
+            .filter_map(|f| health::live_pid(sdir, f))
+            .collect::<Vec<_>>()
+    };
+    for pid in live() {
+        let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        let left = live();
+        if left.is_empty() {
+            return;
         }
+        if std::time::Instant::now() >= deadline {
+            for pid in left {
+                let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 
