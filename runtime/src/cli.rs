@@ -210,7 +210,8 @@ impl GlobalOpts {
     }
 }
 
-/// The verbs that build container processes and so must run from a sealed copy of the binary.
+/// The verbs that build container processes and so must run from a sealed binary (a read-only
+/// overlay of scrun's directory, or a sealed memfd copy): CVE-2019-5736.
 pub fn needs_sealed_exe(args: &[String]) -> bool {
     let mut skip_value = false;
     for a in args.iter().skip(1) {
