@@ -6,6 +6,7 @@ pub mod listener;
 pub mod memory;
 pub mod notify;
 pub mod proc_info;
+pub mod process;
 pub mod resolve;
 pub mod sandbox;
 pub mod sealed_exe;
