@@ -210,6 +210,29 @@ pub fn busybox_rootfs(root: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Mount an overlay at `merged` with `lower` as its one image layer and `upper`/`work` made under
+/// `scratch`, as engines make a container's rootfs (the exec gate needs one). The test's
+/// `Workdir` unmounts it when dropped.
+pub fn mount_overlay(lower: &Path, scratch: &Path, merged: &Path) -> Result<()> {
+    let (upper, work) = (scratch.join("upper"), scratch.join("work"));
+    for d in [merged, &upper, &work] {
+        fs::create_dir_all(d).map_err(io("create", d))?;
+    }
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.display(),
+        upper.display(),
+        work.display()
+    );
+    run_ok(
+        Command::new("mount")
+            .args(["-t", "overlay", "overlay", "-o", &opts])
+            .arg(merged),
+        30,
+    )?;
+    Ok(())
+}
+
 /// Tar `dir`'s content into `out` deterministically (sorted, owner 0:0, mtime 0).
 fn tar_dir(dir: &Path, out: &Path) -> Result<PathBuf> {
     run_ok(

@@ -14,7 +14,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
 
-use scrun_integration::image::{busybox_rootfs, sha256_hex};
+use scrun_integration::image::{busybox_rootfs, mount_overlay, sha256_hex};
 use scrun_integration::oci::{set_args, write_spec};
 use scrun_integration::process::{run_with_timeout, stderr, stdout};
 use scrun_integration::runtime::Runtime;
@@ -52,22 +52,7 @@ fn fixture(policy_mode: &str) -> Fixture {
         .expect("gcc (install gcc and libc6-dev, see .ci/run)");
     assert!(out.status.success(), "gcc race.c: {}", stderr(&out));
     // The rootfs is an overlay, like Docker's, containerd's and podman's.
-    let rootfs = wd.join("bundle/rootfs");
-    for d in [&rootfs, &wd.join("upper"), &wd.join("work")] {
-        fs::create_dir_all(d).unwrap();
-    }
-    let opts = format!(
-        "lowerdir={},upperdir={},workdir={}",
-        lower.display(),
-        wd.join("upper").display(),
-        wd.join("work").display()
-    );
-    let m = Command::new("mount")
-        .args(["-t", "overlay", "overlay", "-o", &opts])
-        .arg(&rootfs)
-        .output()
-        .unwrap();
-    assert!(m.status.success(), "mount overlay: {}", stderr(&m));
+    mount_overlay(&lower, wd.path(), &wd.join("bundle/rootfs")).expect("overlay");
     write_spec(&wd.join("bundle"), &["true"]).expect("bundle spec");
     fs::write(
         wd.join("feed.txt"),

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use scrun_integration::image::busybox_rootfs;
+use scrun_integration::image::{busybox_rootfs, mount_overlay};
 use scrun_integration::oci::write_spec;
 use scrun_integration::process::wait_for;
 use scrun_integration::process::{run_with_timeout, stderr, stdout};
@@ -50,22 +50,7 @@ impl Bundle {
             ),
         )
         .unwrap();
-        let merged = wd.join("bundle/rootfs");
-        for d in [&merged, &wd.join("upper"), &wd.join("work")] {
-            fs::create_dir_all(d).unwrap();
-        }
-        let opts = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            rootfs.display(),
-            wd.join("upper").display(),
-            wd.join("work").display()
-        );
-        let m = Command::new("mount")
-            .args(["-t", "overlay", "overlay", "-o", &opts])
-            .arg(&merged)
-            .output()
-            .unwrap();
-        assert!(m.status.success(), "mount overlay: {}", stderr(&m));
+        mount_overlay(&rootfs, &wd.join("overlay"), &wd.join("bundle/rootfs")).expect("overlay");
         write_spec(
             &wd.join("bundle"),
             &[

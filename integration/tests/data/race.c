@@ -86,8 +86,9 @@ static long now_ms(void) {
 }
 
 /* One trial: exec `path` in a child that prints which file ran; prints the marker, or
- * "denied errno=<n>" if the exec failed. */
-static void trial(const char *path) {
+ * "denied errno=<n>" if the exec failed. With `flip`, a sibling thread of the exec'ing one
+ * flips the path buffer between GOOD and EVIL while execve runs. */
+static void trial(const char *path, int flip) {
     int pfd[2];
     pipe(pfd);
     pid_t c = fork();
@@ -95,6 +96,12 @@ static void trial(const char *path) {
         dup2(pfd[1], 1);
         close(pfd[0]);
         char *a[] = {"busybox", "sh", "-c", "tail -c 16 /proc/$$/exe", NULL};
+        if (flip) {
+            strcpy(pathbuf, GOOD);
+            pthread_t t;
+            pthread_create(&t, NULL, flipper, NULL);
+            path = pathbuf;
+        }
         execve(path, a, envp);
         printf("denied errno=%d\n", errno);
         fflush(stdout);
@@ -118,7 +125,7 @@ int main(int argc, char **argv) {
     const char *target = "/tmp/racy";
     copy(GOOD, target);
     if (!strcmp(mode, "lease")) {
-        for (int i = 0; i < n; i++) trial(target);
+        for (int i = 0; i < n; i++) trial(target, 0);
         long t0 = now_ms();
         int out = open(target, O_WRONLY);
         printf("lease-wait-ms=%ld\n", now_ms() - t0);
@@ -128,7 +135,7 @@ int main(int argc, char **argv) {
         while (in >= 0 && out >= 0 && (k = read(in, buf, sizeof buf)) > 0) write(out, buf, k);
         close(in);
         close(out);
-        trial(target);
+        trial(target, 0);
         return 0;
     }
     if (!strcmp(mode, "mmap")) {
@@ -161,38 +168,8 @@ int main(int argc, char **argv) {
             }
         }
     }
-    for (int i = 0; i < n; i++) {
-        int pfd[2];
-        pipe(pfd);
-        pid_t c = fork();
-        if (c == 0) {
-            dup2(pfd[1], 1);
-            close(pfd[0]);
-            if (!strcmp(mode, "plain")) {
-                char *a[] = {"busybox", "sh", "-c", "tail -c 16 /proc/$$/exe", NULL};
-                execve(GOOD, a, envp);
-            } else if (!strcmp(mode, "flip")) {
-                strcpy(pathbuf, GOOD);
-                pthread_t t;
-                pthread_create(&t, NULL, flipper, NULL);
-                char *a[] = {"busybox", "sh", "-c", "tail -c 16 /proc/$$/exe", NULL};
-                execve(pathbuf, a, envp);
-            } else {
-                char *a[] = {"busybox", "sh", "-c", "tail -c 16 /proc/$$/exe", NULL};
-                execve(target, a, envp);
-            }
-            printf("denied errno=%d\n", errno);
-            fflush(stdout);
-            _exit(0);
-        }
-        close(pfd[1]);
-        char out[256] = {0};
-        ssize_t k = read(pfd[0], out, sizeof out - 1);
-        close(pfd[0]);
-        waitpid(c, NULL, 0);
-        if (k > 0) fputs(out, stdout);
-        else puts("no-output");
-    }
+    int plain = !strcmp(mode, "plain"), flip = !strcmp(mode, "flip");
+    for (int i = 0; i < n; i++) trial(plain ? GOOD : target, flip);
     if (helper) kill(helper, SIGKILL);
     return 0;
 }
