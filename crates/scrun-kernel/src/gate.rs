@@ -2,8 +2,9 @@
 //! for exec (no pathname TOCTOU), and a read lease freezes its content while it is hashed.
 //!
 //! Typical loop (one gate thread):
-//! `ExecGate::wait` -> `read_events` -> for each event: `ReadLease::take(file)` (EAGAIN: a
-//! writer has it open, deny in enforce mode) -> hash via `pread` -> `respond` -> drop the lease.
+//! `ExecGate::wait` -> `read_events` -> for each event: `HeldLease::take(file)` (EAGAIN: a
+//! writer has it open, deny in enforce mode) -> hash via `pread` -> `respond` -> keep the event
+//! (and so the lease) until the exec is past the kernel's `deny_write_access`.
 //!
 //! Fail closed: a [`GateEvent`] that is dropped without an answer answers `FAN_DENY` itself, and
 //! every event holds the group descriptor (an `Arc`) so the answer can still be written after the
@@ -90,20 +91,6 @@ pub struct GateEvent {
     /// The group that awaits the answer; `None` when none is due.
     group: Option<Arc<OwnedFd>>,
     answered: AtomicBool,
-}
-
-/// A `F_RDLCK` lease on an event's file: any open for write of the file blocks (or fails with
-/// `EWOULDBLOCK` when non-blocking) until the lease is dropped, and an exec allowed meanwhile
-/// fails with `ETXTBSY` if such a writer is waiting. Released (`F_UNLCK`) on drop.
-///
-/// The kernel makes the calling *process* the owner of the descriptor (`F_SETOWN`) and sends
-/// it `SIGIO` when a writer breaks the lease; call [`ignore_lease_break_signal`] once at start,
-/// or `SIGIO` kills the process. The lease is forcibly removed after
-/// `/proc/sys/fs/lease-break-time` seconds (45 by default): hashing must finish sooner.
-/// Needs ownership of the file or `CAP_LEASE`.
-#[derive(Debug)]
-pub struct ReadLease<'f> {
-    fd: BorrowedFd<'f>,
 }
 
 /// One parsed `fanotify_event_metadata` record (the descriptor is not yet owned).
@@ -424,87 +411,13 @@ impl std::fmt::Debug for GateEvent {
     }
 }
 
-/// Outcome of [`settle`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Settled {
-    /// `/proc/<pid>/exe` is now the event's file: the exec got past `deny_write_access`.
-    Running,
-    /// The task left the exec syscall (failed exec, or an interpreter event) or is gone.
-    LeftExec,
-    /// Gave up after the bound; the window may still be open.
-    TimedOut,
-}
-
-/// Waits until the exec that raised `ev` can no longer be fed new content.
-///
-/// The kernel raises `FAN_OPEN_EXEC_PERM` *before* it denies writers (`deny_write_access` in
-/// `do_open_execat`), so a writer that starts after the lease is dropped and finishes before
-/// that point changes what runs (measured: 2-5 in 300 racing execs). Call this after
-/// `respond(allow = true)` and before dropping the [`ReadLease`]: holding the lease longer only
-/// delays writers, never the exec. Polls `/proc/<pid>/exe` and `/proc/<pid>/syscall` (yielding
-/// between reads) for at most `max`. The pid is the thread-group id: an exec from a non-leader
-/// thread is seen as `LeftExec` early.
-pub fn settle(ev: &GateEvent, max: std::time::Duration) -> Settled {
-    use std::os::unix::fs::MetadataExt;
-    let Some(Ok(meta)) = ev.file.as_ref().map(File::metadata) else {
-        return Settled::LeftExec;
-    };
-    let start = std::time::Instant::now();
-    let exe = format!("/proc/{}/exe", ev.pid);
-    let syscall = format!("/proc/{}/syscall", ev.pid);
-    loop {
-        if let Ok(m) = std::fs::metadata(&exe)
-            && m.dev() == meta.dev()
-            && m.ino() == meta.ino()
-        {
-            return Settled::Running;
-        }
-        let Ok(state) = std::fs::read_to_string(&syscall) else {
-            return Settled::LeftExec;
-        };
-        let first = state.split_ascii_whitespace().next().unwrap_or("");
-        let in_exec = first == "running"
-            || first
-                .parse::<i64>()
-                .is_ok_and(|nr| nr == libc::SYS_execve || nr == libc::SYS_execveat);
-        if !in_exec || ev.pid <= 0 {
-            return Settled::LeftExec;
-        }
-        if start.elapsed() >= max {
-            return Settled::TimedOut;
-        }
-        std::thread::yield_now();
-    }
-}
-
-impl<'f> ReadLease<'f> {
-    /// `fcntl(F_SETLEASE, F_RDLCK)` on `file`, which must be open read-only (an event's file
-    /// is). `EAGAIN` (`ErrorKind::WouldBlock`) means the file is open for write somewhere: its
-    /// content cannot be frozen, deny in enforce mode.
-    pub fn take(file: &'f File) -> io::Result<ReadLease<'f>> {
-        // SAFETY: fcntl(F_SETLEASE) takes a descriptor borrowed from a live File and an
-        // integer; it touches no memory of ours.
-        cvt(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLEASE, libc::F_RDLCK) })?;
-        Ok(ReadLease { fd: file.as_fd() })
-    }
-}
-
-impl Drop for ReadLease<'_> {
-    fn drop(&mut self) {
-        // SAFETY: the descriptor is borrowed for 'f, so it is still open; F_SETLEASE(F_UNLCK)
-        // only removes our lease.
-        let rc = unsafe { libc::fcntl(self.fd.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
-        if rc < 0 {
-            tracing::warn!(fd = self.fd.as_raw_fd(), error = %io::Error::last_os_error(),
-                "releasing a read lease failed; it goes when the file closes");
-        }
-    }
-}
-
-/// A read lease held for as long as the value lives, on a duplicate of the caller's descriptor
-/// (the same open file, so closing the caller's copy keeps the lease). A writer's `open` or
-/// `truncate` of the file then waits (up to `/proc/sys/fs/lease-break-time`) until the lease is
-/// dropped, and the holder gets `SIGIO` (see [`LeaseBreaks`]).
+/// A `F_RDLCK` read lease, taken through a duplicate of the caller's descriptor: it stays for as
+/// long as the value *or* any other descriptor of that open file lives (the kernel removes it
+/// when the open file is closed for the last time). A writer's `open` or `truncate` of the file
+/// then waits (up to `/proc/sys/fs/lease-break-time`, 45 s by default) until the lease goes, and
+/// an exec allowed meanwhile fails with `ETXTBSY`. The kernel sends the holding process `SIGIO`
+/// for each break: read it with [`LeaseBreaks`], or call [`ignore_lease_break_signal`], or
+/// `SIGIO` kills the process. Needs ownership of the file or `CAP_LEASE`.
 #[derive(Debug)]
 pub struct HeldLease {
     file: File,
@@ -646,9 +559,6 @@ fn parse_records(buf: &[u8]) -> (Vec<Record>, Option<GateError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::fs::OpenOptions;
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
 
     fn record(len: u32, vers: u8, mask: u64, fd: i32, pid: i32) -> Vec<u8> {
         let mut v = Vec::new();
@@ -730,36 +640,6 @@ mod tests {
         (dir, path)
     }
 
-    fn open_write_nonblock(path: &Path) -> io::Result<File> {
-        OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-    }
-
-    #[test]
-    fn read_lease_holds_off_writers_until_dropped() {
-        ignore_lease_break_signal().unwrap();
-        let (_dir, path) = lease_file();
-        let reader = File::open(&path).unwrap();
-        let lease = ReadLease::take(&reader).unwrap();
-        // A non-blocking open for write breaks the lease and fails instead of blocking.
-        let err = open_write_nonblock(&path).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EWOULDBLOCK));
-        drop(lease);
-        let mut w = open_write_nonblock(&path).unwrap();
-        w.write_all(b"x").unwrap();
-    }
-
-    #[test]
-    fn read_lease_is_refused_while_a_writer_has_the_file_open() {
-        let (_dir, path) = lease_file();
-        let _writer = OpenOptions::new().write(true).open(&path).unwrap();
-        let reader = File::open(&path).unwrap();
-        let err = ReadLease::take(&reader).unwrap_err();
-        assert_eq!(err.raw_os_error(), Some(libc::EAGAIN));
-    }
-
     #[test]
     fn events_without_a_pending_answer_refuse_respond() {
         let gate = ExecGate::new().unwrap();
@@ -779,10 +659,7 @@ mod tests {
     #[test]
     fn a_held_lease_reports_a_writer_and_lets_it_go_when_dropped() {
         ignore_lease_break_signal().unwrap();
-        let dir = std::env::temp_dir().join(format!("scrun-lease-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("f");
-        std::fs::write(&path, b"content").unwrap();
+        let (_dir, path) = lease_file();
         let file = File::open(&path).unwrap();
         let lease = HeldLease::take(&file).unwrap();
         drop(file); // the lease lives on the duplicate
@@ -809,7 +686,6 @@ mod tests {
         let err = HeldLease::take(&File::open(&path).unwrap()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock, "{err}");
         drop(w);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

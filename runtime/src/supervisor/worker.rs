@@ -792,7 +792,6 @@ fn gate_decide(
     gate: &scrun_kernel::gate::ExecGate,
     ev: &scrun_kernel::gate::GateEvent,
 ) -> bool {
-    use scrun_kernel::gate::ReadLease;
     let respond = |allow: bool| {
         if let Err(e) = gate.respond(ev, allow) {
             shared
@@ -809,7 +808,9 @@ fn gate_decide(
         return false;
     };
     // Freeze the content: a writer now blocks, and an exec of a file open for write is denied.
-    let lease = match ReadLease::take(file) {
+    // The lease lasts until the event's file is closed too: after LEASE_HOLD when allowed (or
+    // for as long as `vetted` keeps it), at once when denied.
+    let _lease = match scrun_kernel::gate::HeldLease::take(file) {
         Ok(l) => l,
         Err(e) => {
             shared.log.warn(&format!(
@@ -839,10 +840,6 @@ fn gate_decide(
         shared.vetted.vet(file, &key);
     }
     respond(allow);
-    if allow {
-        // Released when the event's file is closed, after LEASE_HOLD (or kept by `vetted`).
-        std::mem::forget(lease);
-    }
     allow
 }
 
