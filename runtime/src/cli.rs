@@ -190,9 +190,6 @@ pub struct Supervise {
     /// fd number of the listener socket bound by `create` (keeper only)
     #[arg(long)]
     pub listen_fd: Option<i32>,
-    /// run as the worker that answers notifications (the default role is the keeper)
-    #[arg(long)]
-    pub worker: bool,
     /// run the response hooks for the findings read on stdin (started by the worker)
     #[arg(long)]
     pub hook_runner: bool,

@@ -11,7 +11,7 @@
 //!   listener again: while no worker runs, trapped execs wait (fail closed), they are never allowed
 //!   unchecked and the container need not be recreated. If the keeper itself dies, the kernel fails
 //!   every trapped exec with ENOSYS (also fail closed); `scrun state` shows either loss.
-//! - The **worker** (`--worker`) answers each listener's notifications on its own thread — the thread
+//! - The **worker** (forked by the keeper) answers each listener's notifications on its own thread — the thread
 //!   that received a notification answers it (a cross-CPU hand-off costs tens of µs per exec on this
 //!   kind of VM, perf note §3).
 //!
@@ -67,11 +67,7 @@ pub fn load_policy() -> Result<Policy> {
 pub fn start(sdir: &ScrunDir) -> Result<Starting> {
     let socket = scrun_kernel::listener::ListenerSocket::bind(&sdir.socket())
         .with_context(|| format!("cannot listen on {}", sdir.socket().display()))?;
-    start_role(
-        sdir,
-        false,
-        Some(std::os::fd::AsFd::as_fd(socket.as_listener())),
-    )
+    start_keeper(sdir, std::os::fd::AsFd::as_fd(socket.as_listener()))
 }
 
 /// A supervisor process on its way up.
@@ -139,16 +135,15 @@ impl WorkerProc {
 /// exit code.
 fn worker_main(sdir: &ScrunDir, mut ready: Option<fs::File>) -> i32 {
     match worker_setup(sdir) {
-        Ok(Role::Worker(shared, socket)) => {
+        Ok((shared, socket)) => {
             if let Some(mut p) = ready.take() {
                 let _ = p.write_all(b"ok\n");
             }
-            match worker_loop(Arc::new(*shared), socket) {
+            match worker_loop(Arc::new(shared), socket) {
                 Ok(()) => 0,
                 Err(_) => 1,
             }
         }
-        Ok(Role::Keeper(_)) => 1,
         Err(e) => {
             if let Some(p) = ready.as_mut() {
                 let _ = writeln!(p, "{e:#}");
@@ -171,35 +166,22 @@ fn supervisor_binary(sdir: &ScrunDir) -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from("/proc/self/exe"))
 }
 
-/// Start a keeper (`worker == false`) or a worker, with `listen` (a bound listener socket) as an
-/// inherited descriptor if given.
-fn start_role(
-    sdir: &ScrunDir,
-    worker: bool,
-    listen: Option<std::os::fd::BorrowedFd<'_>>,
-) -> Result<Starting> {
+/// Start the keeper (`scrun supervise DIR`), with `listen` (the bound listener socket) as an
+/// inherited descriptor.
+fn start_keeper(sdir: &ScrunDir, listen: std::os::fd::BorrowedFd<'_>) -> Result<Starting> {
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
     // dup() gives a descriptor without O_CLOEXEC: the one the supervisor inherits.
     let child_wr = nix::unistd::dup(wr.as_raw_fd()).context("dup")?;
     let child_wr = OwnedFdGuard(child_wr);
     drop(wr);
-    let child_listen = match listen {
-        Some(fd) => Some(OwnedFdGuard(
-            nix::unistd::dup(fd.as_raw_fd()).context("dup")?,
-        )),
-        None => None,
-    };
+    let child_listen = OwnedFdGuard(nix::unistd::dup(listen.as_raw_fd()).context("dup")?);
     let mut cmd = Command::new(supervisor_binary(sdir));
     cmd.arg("supervise")
         .arg(&sdir.path)
         .arg("--ready-fd")
-        .arg(child_wr.0.to_string());
-    if let Some(l) = &child_listen {
-        cmd.arg("--listen-fd").arg(l.0.to_string());
-    }
-    if worker {
-        cmd.arg("--worker");
-    }
+        .arg(child_wr.0.to_string())
+        .arg("--listen-fd")
+        .arg(child_listen.0.to_string());
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -402,9 +384,7 @@ pub fn run(a: Supervise) -> Result<()> {
         });
     }
     let ready = a.ready_fd.unwrap_or(-1);
-    if !a.worker {
-        let _ = nix::unistd::setsid();
-    }
+    let _ = nix::unistd::setsid();
     let listen = a.listen_fd.unwrap_or(-1);
     close_inherited_fds(&[ready, listen]);
     let sdir = ScrunDir {
@@ -417,13 +397,8 @@ pub fn run(a: Supervise) -> Result<()> {
                 .map(fs::File::from)
         })
         .flatten();
-    let result = if a.worker {
-        worker_setup(&sdir)
-    } else {
-        keeper_setup(&sdir, a.listen_fd)
-    };
-    let role = match result {
-        Ok(r) => r,
+    let keeper = match keeper_setup(&sdir, a.listen_fd) {
+        Ok(k) => k,
         Err(e) => {
             if let Some(p) = ready_pipe.as_mut() {
                 let _ = writeln!(p, "{e:#}");
@@ -434,24 +409,16 @@ pub fn run(a: Supervise) -> Result<()> {
     if let Some(mut p) = ready_pipe.take() {
         let _ = p.write_all(b"ok\n");
     }
-    match role {
-        Role::Worker(shared, socket) => worker_loop(Arc::new(*shared), socket),
-        Role::Keeper(keeper) => keeper.run(),
-    }
+    keeper.run()
 }
 
-enum Role {
-    Worker(Box<Shared>, scrun_kernel::listener::ListenerSocket),
-    Keeper(Keeper),
-}
-
-fn worker_setup(sdir: &ScrunDir) -> Result<Role> {
+fn worker_setup(sdir: &ScrunDir) -> Result<(Shared, scrun_kernel::listener::ListenerSocket)> {
     let shared = setup(sdir)?;
     let socket = scrun_kernel::listener::ListenerSocket::bind(&sdir.worker_socket())
         .with_context(|| format!("cannot listen on {}", sdir.worker_socket().display()))?;
     fs::write(sdir.worker_pid(), std::process::id().to_string())?;
     confine_worker().context("cannot confine the exec supervision worker")?;
-    Ok(Role::Worker(Box::new(shared), socket))
+    Ok((shared, socket))
 }
 
 /// Capabilities the worker keeps: read any process's memory (`process_vm_readv`), open any file
@@ -561,7 +528,7 @@ fn open_gate(sdir: &ScrunDir) -> Result<Option<scrun_kernel::gate::ExecGate>> {
     Ok(Some(gate))
 }
 
-fn keeper_setup(sdir: &ScrunDir, listen_fd: Option<RawFd>) -> Result<Role> {
+fn keeper_setup(sdir: &ScrunDir, listen_fd: Option<RawFd>) -> Result<Keeper> {
     // The socket `create` bound and handed over (connections made meanwhile wait in its
     // backlog), or a fresh one.
     let socket = match listen_fd {
@@ -591,7 +558,7 @@ fn keeper_setup(sdir: &ScrunDir, listen_fd: Option<RawFd>) -> Result<Role> {
         log: RateLimitedLog::open(&sdir.supervisor_log()),
     };
     keeper.forward_gate();
-    Ok(Role::Keeper(keeper))
+    Ok(keeper)
 }
 
 impl Keeper {
