@@ -22,35 +22,15 @@ use scrun_detect::hash::{HashCache, hash_file};
 use scrun_detect::layers::Rootfs;
 use scrun_detect::policy::{Config, Mode};
 use scrun_detect::provenance::Target;
+use scrun_detect::testdata::SplitMix;
 
 const FEED_HASHES: usize = 1_000_000;
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn hash(&mut self) -> [u8; 32] {
-        let mut h = [0u8; 32];
-        for c in h.chunks_mut(8) {
-            c.copy_from_slice(&self.next().to_le_bytes());
-        }
-        h
-    }
-}
 
 /// A feed of `n` random hashes (every 8th labelled), plus `extra` when given, loaded in memory.
 fn feed(dir: &Path, name: &str, n: usize, extra: Option<[u8; 32]>) -> FeedSet {
     let p = dir.join(name);
     let mut w = BufWriter::with_capacity(1 << 20, File::create(&p).unwrap());
-    let mut rng = Rng(n as u64);
+    let mut rng = SplitMix(n as u64);
     for i in 0..n {
         if i % 8 == 0 {
             writeln!(w, "{} family-{}", hex::encode(rng.hash()), i % 97).unwrap();

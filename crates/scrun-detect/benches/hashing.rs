@@ -15,23 +15,11 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
 use scrun_detect::hash::hash_file;
+use scrun_detect::testdata::SplitMix;
 
 const BIG: u64 = 1 << 30;
 const BIG_PATH: &str = "/var/tmp/scrun-hashbench-1g.bin";
 const TREE_MAX_FILE: u64 = 20 * 1000 * 1000;
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 /// The 1 GiB random file, created unless already there with the right size; then read once so
 /// the page cache holds it.
@@ -39,11 +27,11 @@ fn big_file() -> PathBuf {
     let path = PathBuf::from(BIG_PATH);
     if std::fs::metadata(&path).map(|m| m.len()).ok() != Some(BIG) {
         let mut w = BufWriter::with_capacity(1 << 20, File::create(&path).unwrap());
-        let mut rng = Rng(0x5c_0000_1e55);
+        let mut rng = SplitMix(0x5c_0000_1e55);
         let mut chunk = vec![0u8; 1 << 20];
         for _ in 0..BIG / chunk.len() as u64 {
             for c in chunk.chunks_mut(8) {
-                c.copy_from_slice(&rng.next().to_le_bytes());
+                c.copy_from_slice(&rng.next_u64().to_le_bytes());
             }
             w.write_all(&chunk).unwrap();
         }

@@ -11,27 +11,7 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use scrun_detect::feeds::{FeedFormat, FeedSpec, Intel};
 use scrun_detect::index::{CompiledIndex, SharedIndex, compile};
-
-/// splitmix64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn hash(&mut self) -> [u8; 32] {
-        let mut h = [0u8; 32];
-        for c in h.chunks_mut(8) {
-            c.copy_from_slice(&self.next().to_le_bytes());
-        }
-        h
-    }
-}
+use scrun_detect::testdata::SplitMix;
 
 const SAMPLES: usize = 65_536;
 
@@ -46,7 +26,7 @@ struct Data {
 /// `n` hashes: a sha256 list (every 8th line labelled) and a MalwareBazaar CSV of n/100 rows.
 fn generate(n: usize) -> Data {
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = Rng(n as u64);
+    let mut rng = SplitMix(n as u64);
     let stride = (n / SAMPLES).max(1);
     let mut hits = Vec::with_capacity(SAMPLES);
     let csv_rows = n / 100;

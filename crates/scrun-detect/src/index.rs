@@ -1133,27 +1133,7 @@ pub fn run_intel_command(cmd: IntelCommand, out: &mut impl Write) -> Result<bool
 mod tests {
     use super::*;
     use crate::feeds::{FeedFormat, FeedSet};
-
-    /// splitmix64: deterministic test data without a rand dependency.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-
-        fn hash(&mut self) -> [u8; 32] {
-            let mut h = [0u8; 32];
-            for c in h.chunks_mut(8) {
-                c.copy_from_slice(&self.next().to_le_bytes());
-            }
-            h
-        }
-    }
+    use crate::testdata::SplitMix;
 
     fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
         let p = dir.join(name);
@@ -1171,7 +1151,7 @@ mod tests {
     /// Three feeds: a labelled list, a MalwareBazaar CSV overlapping it, a list with a default
     /// label and duplicates inside itself. Returns the specs and every hash listed.
     fn generated_feeds(dir: &Path, n: usize) -> (Vec<FeedSpec>, Vec<[u8; 32]>) {
-        let mut rng = Rng(42);
+        let mut rng = SplitMix(42);
         let mut all = Vec::new();
         let mut a = String::from("# feed a\n\n");
         for i in 0..n {
@@ -1243,7 +1223,7 @@ mod tests {
         st.source = stats.source.clone();
         assert_eq!(st, stats);
         idx.verify().unwrap();
-        let mut misses = Rng(7);
+        let mut misses = SplitMix(7);
         for h in all.iter().copied().chain((0..2000).map(|_| misses.hash())) {
             assert_eq!(idx.lookup(&h), set.lookup(&h), "{}", hex::encode(h));
         }
@@ -1348,10 +1328,10 @@ mod tests {
         assert!(e.contains("body checksum"), "{e}");
 
         // Garbage under a valid header: refused at open, or answers without panicking.
-        let mut rng = Rng(3);
+        let mut rng = SplitMix(3);
         let mut b = good.clone();
         for x in &mut b[HEADER_LEN..] {
-            *x = rng.next() as u8;
+            *x = rng.next_u64() as u8;
         }
         std::fs::write(&bad, &b).unwrap();
         if let Ok(idx) = CompiledIndex::open(&bad) {

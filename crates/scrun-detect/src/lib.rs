@@ -9,6 +9,8 @@ pub mod layers;
 pub mod policy;
 pub mod provenance;
 pub mod report;
+#[doc(hidden)]
+pub mod testdata;
 
 pub use engine::{
     ContainerIdentity, Decision, Engine, ExecEvent, ProcessInfo, Verdict, category_for,
