@@ -253,19 +253,12 @@ impl Engine {
             memfd: target.memfd,
             dev_shm: target.path.starts_with("/dev/shm"),
         };
-        let cached = self
-            .verdicts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&vkey);
+        let cached = self.verdicts().get(&vkey);
         let facts = match cached {
             // A reloaded feed index may judge the same file differently: ask it again.
             Some(f) if f.intel_generation != self.intel_generation() => {
                 let f = self.with_intel(f);
-                self.verdicts
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(vkey, f.clone());
+                self.verdicts().insert(vkey, f.clone());
                 f
             }
             Some(f) => f,
@@ -275,10 +268,7 @@ impl Engine {
                     if !matches!(f.provenance, Provenance::Unknown { .. })
                         || matches!(self.rootfs, Rootfs::Other { .. })
                     {
-                        self.verdicts
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .insert(vkey, f.clone());
+                        self.verdicts().insert(vkey, f.clone());
                     }
                     f
                 }
@@ -286,6 +276,11 @@ impl Engine {
             },
         };
         self.decide(event, facts)
+    }
+
+    /// The verdict cache (a panic elsewhere while it was held leaves it usable: it is a cache).
+    fn verdicts(&self) -> std::sync::MutexGuard<'_, Bounded<VerdictKey, Facts>> {
+        self.verdicts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn compute(&self, target: &Target, file: &File, key: &FileKey) -> std::io::Result<Facts> {
