@@ -3,7 +3,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use toml::Value;
@@ -130,30 +129,19 @@ impl Containerd {
     }
 
     fn wait_ready(&mut self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(READY_SECS);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(Error::NotReady {
-                    engine: format!("containerd (exited: {status})"),
-                    secs: READY_SECS,
-                    log: self.log(),
-                });
-            }
-            if self.sock.exists()
-                && run_with_timeout(&mut self.cmd(&["version"]), 10)
-                    .is_ok_and(|o| o.status.success())
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(Error::NotReady {
-                    engine: "containerd".into(),
-                    secs: READY_SECS,
-                    log: self.log(),
-                });
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
+        crate::process::wait_daemon_ready(
+            self,
+            "containerd",
+            READY_SECS,
+            Duration::from_millis(100),
+            |d| d.child.try_wait().ok().flatten(),
+            |d| {
+                d.sock.exists()
+                    && run_with_timeout(&mut d.cmd(&["version"]), 10)
+                        .is_ok_and(|o| o.status.success())
+            },
+            Containerd::log,
+        )
     }
 
     /// Hand cleanup to the reaper too (for an instance kept in a `static`).

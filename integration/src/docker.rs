@@ -4,7 +4,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result, io};
@@ -133,29 +132,18 @@ impl Docker {
     }
 
     fn wait_ready(&mut self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(READY_SECS);
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(Error::NotReady {
-                    engine: format!("dockerd (exited: {status})"),
-                    secs: READY_SECS,
-                    log: self.log(),
-                });
-            }
-            if self.sock.exists()
-                && run_with_timeout(&mut self.cmd(&["info"]), 10).is_ok_and(|o| o.status.success())
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(Error::NotReady {
-                    engine: "dockerd".into(),
-                    secs: READY_SECS,
-                    log: self.log(),
-                });
-            }
-            thread::sleep(Duration::from_millis(250));
-        }
+        crate::process::wait_daemon_ready(
+            self,
+            "dockerd",
+            READY_SECS,
+            Duration::from_millis(250),
+            |d| d.child.try_wait().ok().flatten(),
+            |d| {
+                d.sock.exists()
+                    && run_with_timeout(&mut d.cmd(&["info"]), 10).is_ok_and(|o| o.status.success())
+            },
+            Docker::log,
+        )
     }
 
     /// Start the reaper for this daemon's workdir: a daemon kept in a `static` is never dropped,

@@ -166,3 +166,37 @@ pub fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     }
     panic!("timed out after {secs} s waiting for {what}");
 }
+
+/// Waits (up to `secs`, polling every `poll`) until the daemon `d` is `ready`. Fails at once if
+/// it has `exited`, and with its `log` in either failure.
+pub fn wait_daemon_ready<D>(
+    d: &mut D,
+    engine: &str,
+    secs: u64,
+    poll: Duration,
+    exited: impl Fn(&mut D) -> Option<ExitStatus>,
+    ready: impl Fn(&D) -> bool,
+    log: impl Fn(&D) -> String,
+) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(status) = exited(d) {
+            return Err(Error::NotReady {
+                engine: format!("{engine} (exited: {status})"),
+                secs,
+                log: log(d),
+            });
+        }
+        if ready(d) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(Error::NotReady {
+                engine: engine.into(),
+                secs,
+                log: log(d),
+            });
+        }
+        thread::sleep(poll);
+    }
+}
