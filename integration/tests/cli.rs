@@ -306,6 +306,66 @@ fn the_container_init_cannot_reach_the_host_binary_for_writing() {
     );
 }
 
+/// argv and the environment are read from the exec'ing process only when a finding is written;
+/// they must still be there, with secrets redacted, when one is.
+#[test]
+fn a_finding_carries_the_execs_argv_and_redacted_environment() {
+    let b = Bundle::new("argvenv", &["true"]);
+    let busybox = fs::read(b.bundle().join("rootfs/bin/busybox")).unwrap();
+    fs::write(
+        b.wd.join("feed.txt"),
+        format!(
+            "{} test-listed\n",
+            scrun_integration::image::sha256_hex(&busybox)
+        ),
+    )
+    .unwrap();
+    fs::write(
+        b.wd.join("scrun.toml"),
+        format!(
+            "[intel]\nfeeds = [\"{}\"]\n[findings]\npath = \"{}\"\ninclude_env = true\n[supervisor]\nhash_cache_dir = \"{}\"\n",
+            b.wd.join("feed.txt").display(),
+            b.wd.join("findings.jsonl").display(),
+            b.wd.join("hashcache").display()
+        ),
+    )
+    .unwrap();
+    scrun_integration::oci::set_args(
+        &b.bundle(),
+        &[
+            "/bin/sh",
+            "-c",
+            "MY_API_TOKEN=hunter2 SCRUN_MARK=seen /bin/echo first-arg second-arg",
+        ],
+    )
+    .unwrap();
+    let rt = Runtime::scrun();
+    let bundle = b.bundle();
+    b.ok(
+        &rt,
+        &["run", "--bundle", bundle.to_str().unwrap(), "argvenv"],
+    );
+    let findings = fs::read_to_string(b.wd.join("findings.jsonl")).unwrap_or_default();
+    let echo: serde_json::Value = findings
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|f| f["processes"][0]["args"][1] == "first-arg")
+        .unwrap_or_else(|| panic!("no finding for the echo exec: {findings}"));
+    let p = &echo["processes"][0];
+    assert_eq!(
+        p["args"],
+        serde_json::json!(["/bin/echo", "first-arg", "second-arg"])
+    );
+    let env = p["envVariables"].as_array().expect("envVariables");
+    let val = |name: &str| {
+        env.iter()
+            .find(|v| v["name"] == name)
+            .map(|v| v["val"].clone())
+    };
+    assert_eq!(val("SCRUN_MARK"), Some("seen".into()), "{env:?}");
+    assert_eq!(val("MY_API_TOKEN"), Some("[REDACTED]".into()), "{env:?}");
+}
+
 /// The supervisor starts while the container is built; a policy it rejects (here a malformed
 /// feed) still fails `create`/`run` with its message, and leaves no container and no supervisor.
 #[test]

@@ -236,17 +236,43 @@ impl Engine {
     /// Decides `event`. `file` is the opened executable and `meta` its metadata (from `fstat`).
     /// Never panics; IO failures give a decision with `error` set.
     pub fn evaluate(&self, event: &ExecEvent, file: &File, meta: &Metadata) -> Decision {
-        self.evaluate_with(event, meta, || Ok(file))
+        let (mut decision, finding_due) = self.decide_on(event, meta, || Ok(file));
+        if finding_due {
+            decision.finding = Some(self.render(event, &decision));
+        }
+        decision
     }
 
-    /// [`Engine::evaluate`] with the file opened for reading only on a verdict-cache miss (a
-    /// hit is decided on `meta` alone).
+    /// [`Engine::evaluate`] for the per-exec path: the file is opened for reading only on a
+    /// verdict-cache miss (a hit is decided on `meta` alone), and what only a finding needs
+    /// (argv, environment, the parent process) is filled in by `complete` only when a finding
+    /// is written.
     pub fn evaluate_with<F: std::ops::Deref<Target = File>>(
+        &self,
+        event: &mut ExecEvent,
+        meta: &Metadata,
+        open: impl FnOnce() -> std::io::Result<F>,
+        complete: impl FnOnce(&mut ExecEvent),
+    ) -> Decision {
+        let (mut decision, finding_due) = self.decide_on(event, meta, open);
+        if finding_due {
+            complete(event);
+            decision.finding = Some(self.render(event, &decision));
+        }
+        decision
+    }
+
+    fn render(&self, event: &ExecEvent, decision: &Decision) -> Finding {
+        crate::report::render(event, decision, &self.identity, &self.config, self.mode)
+    }
+
+    /// The decision without its finding, and whether one is due.
+    fn decide_on<F: std::ops::Deref<Target = File>>(
         &self,
         event: &ExecEvent,
         meta: &Metadata,
         open: impl FnOnce() -> std::io::Result<F>,
-    ) -> Decision {
+    ) -> (Decision, bool) {
         let target = &event.target;
         let vkey = VerdictKey {
             file: FileKey::from_metadata(meta),
@@ -272,7 +298,7 @@ impl Engine {
                     }
                     f
                 }
-                Err(e) => return self.error_decision(target, e),
+                Err(e) => return (self.error_decision(target, e), false),
             },
         };
         self.decide(event, facts)
@@ -335,7 +361,7 @@ impl Engine {
         }
     }
 
-    fn decide(&self, event: &ExecEvent, facts: Facts) -> Decision {
+    fn decide(&self, event: &ExecEvent, facts: Facts) -> (Decision, bool) {
         let allowlisted = facts.allowlisted_hash
             || self
                 .config
@@ -353,10 +379,10 @@ impl Engine {
             allowlisted,
         };
         let Some(category) = category else {
-            return decision;
+            return (decision, false);
         };
         if allowlisted {
-            return decision;
+            return (decision, false);
         }
         let action = if category == Category::FilelessMemfd && decision.intel.is_some() {
             self.config.action_for_malicious_memfd(self.mode)
@@ -366,16 +392,7 @@ impl Engine {
         if action == Action::Block {
             decision.verdict = Verdict::Block;
         }
-        if action != Action::Ignore {
-            decision.finding = Some(crate::report::render(
-                event,
-                &decision,
-                &self.identity,
-                &self.config,
-                self.mode,
-            ));
-        }
-        decision
+        (decision, action != Action::Ignore)
     }
 
     fn error_decision(&self, target: &Target, e: std::io::Error) -> Decision {

@@ -825,7 +825,7 @@ pub fn precheck_entrypoint(sdir: &ScrunDir, spec: &serde_json::Value) -> Result<
             &log,
             0,
             cand.as_bytes(),
-            &mut worker::LazyArgv::known(args),
+            &mut worker::LazyStrings::known(args),
             None,
             "execve",
             &resolved,

@@ -431,39 +431,56 @@ fn serve_listener(shared: &Shared, listener: Listener) {
     }
 }
 
-/// The exec's argv, read from the target's memory on first use (and the notification then
-/// re-checked, as for the path).
-pub struct LazyArgv<'a> {
-    /// (listener, notification id, pid, argv pointer, 32-bit task); `None`: there is no argv
-    /// to read (an exec gate event).
-    from: Option<(&'a Listener, u64, u32, u64, bool)>,
+/// A string array of the exec (argv or envp), read from the target's memory on first use (and
+/// the notification then re-checked, as for the path): only a finding or a `ld.so`/`sh`
+/// indirection needs them, so most execs never read them.
+pub struct LazyStrings<'a> {
+    /// (listener, notification id, pid, array pointer, 32-bit task, max items, max bytes);
+    /// `None`: there is nothing to read (an exec gate event).
+    from: Option<(&'a Listener, u64, u32, u64, bool, usize, usize)>,
     value: Option<(Vec<Vec<u8>>, bool)>,
 }
 
-impl LazyArgv<'_> {
+impl<'a> LazyStrings<'a> {
+    fn of(
+        listener: &'a Listener,
+        notif: &scrun_kernel::notify::Notification,
+        ptr: u64,
+        compat32: bool,
+        (max_items, max_bytes): (usize, usize),
+    ) -> Self {
+        LazyStrings {
+            from: Some((
+                listener, notif.id, notif.pid, ptr, compat32, max_items, max_bytes,
+            )),
+            value: None,
+        }
+    }
+
     pub fn none() -> Self {
-        LazyArgv {
+        LazyStrings {
             from: None,
             value: None,
         }
     }
 
-    /// argv known in advance (the entrypoint precheck reads it from the spec).
-    pub fn known(args: Vec<Vec<u8>>) -> Self {
-        LazyArgv {
+    /// Strings known in advance (the entrypoint precheck reads argv from the spec).
+    pub fn known(items: Vec<Vec<u8>>) -> Self {
+        LazyStrings {
             from: None,
-            value: Some((args, false)),
+            value: Some((items, false)),
         }
     }
 
-    /// The argument strings and whether they were cut at the bound; empty when unreadable.
+    /// The strings and whether they were cut at the bound; empty when unreadable.
     fn get(&mut self) -> (&[Vec<u8>], bool) {
         if self.value.is_none() {
-            let read = self.from.and_then(|(listener, id, pid, ptr, compat32)| {
-                let a =
-                    memory::read_string_array(pid, ptr, compat32, MAX_ARGS, MAX_ARG_BYTES).ok()?;
-                listener.id_valid(id).then_some((a.items, a.truncated))
-            });
+            let read = self
+                .from
+                .and_then(|(listener, id, pid, ptr, compat32, n, bytes)| {
+                    let a = memory::read_string_array(pid, ptr, compat32, n, bytes).ok()?;
+                    listener.id_valid(id).then_some((a.items, a.truncated))
+                });
             self.value = Some(read.unwrap_or_default());
         }
         let (items, truncated) = self.value.as_ref().expect("set above");
@@ -531,19 +548,22 @@ fn handle(
         Ok(p) => p,
         Err(e) => return mem_errno(&e).map_or(Answer::None, Answer::Errno),
     };
-    // argv is read only when something needs it (a finding, `ld.so`/`sh` indirection): two
-    // `process_vm_readv` calls saved on most execs.
-    let mut argv = LazyArgv {
-        from: Some((listener, notif.id, pid, call.argv_ptr, call.compat32)),
-        value: None,
-    };
-    let env = if ctx.config.findings.include_env {
-        memory::read_string_array(pid, call.envp_ptr, call.compat32, MAX_ENV, MAX_ENV_BYTES)
-            .ok()
-            .map(|e| (e.items, e.truncated))
-    } else {
-        None
-    };
+    let mut argv = LazyStrings::of(
+        listener,
+        notif,
+        call.argv_ptr,
+        call.compat32,
+        (MAX_ARGS, MAX_ARG_BYTES),
+    );
+    let mut env = ctx.config.findings.include_env.then(|| {
+        LazyStrings::of(
+            listener,
+            notif,
+            call.envp_ptr,
+            call.compat32,
+            (MAX_ENV, MAX_ENV_BYTES),
+        )
+    });
     // What we read may have been from a process that has since gone or been interrupted.
     if !listener.id_valid(notif.id) {
         return Answer::None;
@@ -604,7 +624,7 @@ fn handle(
         pid,
         &path,
         &mut argv,
-        env.as_ref().map(|(e, t)| (e.as_slice(), *t)),
+        env.as_mut(),
         syscall,
         &resolved,
         via,
@@ -618,7 +638,7 @@ fn handle(
             pid,
             &path,
             &mut argv,
-            env.as_ref().map(|(e, t)| (e.as_slice(), *t)),
+            env.as_mut(),
             syscall,
             &target,
             via,
@@ -735,7 +755,7 @@ fn decide_opened(
         &shared.log,
         u32::try_from(ev.pid).unwrap_or(0),
         resolved.path.as_os_str().as_encoded_bytes(),
-        &mut LazyArgv::none(),
+        &mut LazyStrings::none(),
         None,
         syscall,
         &resolved,
@@ -883,7 +903,7 @@ fn indirect_target(
     pid: u32,
     resolved: &resolve::Resolved,
     requested: &[u8],
-    argv: &mut LazyArgv<'_>,
+    argv: &mut LazyStrings<'_>,
 ) -> Option<(resolve::Resolved, Via)> {
     let name = resolved.path.file_name()?.to_string_lossy().into_owned();
     let is_loader = name.starts_with("ld-linux")
@@ -955,8 +975,8 @@ pub fn decide(
     log: &super::RateLimitedLog,
     pid: u32,
     path: &[u8],
-    argv: &mut LazyArgv<'_>,
-    env: Option<(&[Vec<u8>], bool)>,
+    argv: &mut LazyStrings<'_>,
+    env: Option<&mut LazyStrings<'_>>,
     syscall: &str,
     resolved: &resolve::Resolved,
     via: Via,
@@ -977,9 +997,28 @@ pub fn decide(
         args: Vec::new(),
         args_truncated: false,
     };
-    let (env, env_truncated) = match env {
-        Some((items, truncated)) => (
-            items
+    let mut event = ExecEvent {
+        time: chrono::Utc::now(),
+        syscall: syscall.to_string(),
+        process,
+        // Filled in below, only when a finding is written.
+        env: Vec::new(),
+        env_truncated: false,
+        parent: None,
+        requested_path: lossy(path),
+        target,
+        interpreter: via.interpreter,
+        loader: via.loader,
+    };
+    let (decided_by, changed) = (via.decided_by, via.changed_after_decision);
+    // Only for a finding: argv, the environment and /proc reads for the process and its parent.
+    let complete = |event: &mut ExecEvent| {
+        let (args, truncated) = argv.get();
+        event.process.args = args.iter().map(|a| lossy(a)).collect();
+        event.process.args_truncated = truncated;
+        if let Some(env) = env {
+            let (items, truncated) = env.get();
+            event.env = items
                 .iter()
                 .map(|kv| {
                     let s = lossy(kv);
@@ -988,46 +1027,21 @@ pub fn decide(
                         None => (s, String::new()),
                     }
                 })
-                .collect(),
-            truncated,
-        ),
-        None => (Vec::new(), false),
+                .collect();
+            event.env_truncated = truncated;
+        }
+        enrich(event, pid);
     };
-    let mut event = ExecEvent {
-        time: chrono::Utc::now(),
-        syscall: syscall.to_string(),
-        process,
-        env,
-        env_truncated,
-        parent: None,
-        requested_path: lossy(path),
-        target,
-        interpreter: via.interpreter,
-        loader: via.loader,
-    };
-    let (decided_by, changed) = (via.decided_by, via.changed_after_decision);
-    let mut decision: Decision = ctx
-        .engine
-        .evaluate_with(&event, &resolved.meta, || resolved.readable());
+    let mut decision: Decision =
+        ctx.engine
+            .evaluate_with(&mut event, &resolved.meta, || resolved.readable(), complete);
     if let Some(err) = &decision.error {
         log.warn(&format!(
             "exec of {} in pid {pid}: {err}",
             event.requested_path
         ));
     }
-    if decision.finding.is_some() {
-        // Only now pay for argv and /proc reads: the finding names the process and its parent.
-        let (args, truncated) = argv.get();
-        event.process.args = args.iter().map(|a| lossy(a)).collect();
-        event.process.args_truncated = truncated;
-        enrich(&mut event, pid);
-        let mut finding = scrun_detect::report::render(
-            &event,
-            &decision,
-            ctx.engine.identity(),
-            &ctx.config,
-            ctx.mode,
-        );
+    if let Some(finding) = decision.finding.as_mut() {
         if let Some(by) = decided_by {
             finding.set_prop("scrun_decided_by", by);
         }
@@ -1037,10 +1051,9 @@ pub fn decide(
                 " The file that ran is not the one scrun decided on when the exec was trapped: it was swapped between the decision and the exec.",
             );
         }
-        if let Err(e) = ctx.sink.emit(&finding) {
+        if let Err(e) = ctx.sink.emit(finding) {
             log.error(&format!("cannot write finding: {e}"));
         }
-        decision.finding = Some(finding);
     }
     decision
 }
