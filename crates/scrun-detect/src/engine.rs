@@ -138,15 +138,17 @@ struct VerdictKey {
     dev_shm: bool,
 }
 
-/// A map bounded to `capacity` entries, oldest evicted first.
-struct Bounded<K, V> {
+/// A map bounded to `capacity` entries, oldest evicted first (the verdict cache; the supervisor's
+/// per-thread caches).
+#[derive(Debug)]
+pub struct Bounded<K, V> {
     capacity: usize,
     map: HashMap<K, V>,
     order: VecDeque<K>,
 }
 
 impl<K: Hash + Eq + Copy, V: Clone> Bounded<K, V> {
-    fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize) -> Self {
         Bounded {
             capacity: capacity.max(1),
             map: HashMap::new(),
@@ -154,11 +156,11 @@ impl<K: Hash + Eq + Copy, V: Clone> Bounded<K, V> {
         }
     }
 
-    fn get(&self, k: &K) -> Option<V> {
+    pub fn get(&self, k: &K) -> Option<V> {
         self.map.get(k).cloned()
     }
 
-    fn insert(&mut self, k: K, v: V) {
+    pub fn insert(&mut self, k: K, v: V) {
         if self.map.insert(k, v).is_none() {
             self.order.push_back(k);
             while self.map.len() > self.capacity {

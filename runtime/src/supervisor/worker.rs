@@ -490,23 +490,26 @@ impl<'a> LazyStrings<'a> {
 
 /// Per listener thread: what was learnt about recently exec'd files, keyed so that a changed
 /// file is never mistaken for the one seen (see `resolve::PathCache`).
-#[derive(Default)]
 struct ThreadCache {
     paths: resolve::PathCache,
-    shebangs: std::collections::HashMap<scrun_detect::FileKey, Option<String>>,
+    shebangs: scrun_detect::engine::Bounded<scrun_detect::FileKey, Option<String>>,
+}
+
+impl Default for ThreadCache {
+    fn default() -> Self {
+        ThreadCache {
+            paths: resolve::PathCache::default(),
+            shebangs: scrun_detect::engine::Bounded::new(4096),
+        }
+    }
 }
 
 impl ThreadCache {
-    const MAX_SHEBANGS: usize = 4096;
-
     fn shebang(&mut self, key: &scrun_detect::FileKey, r: &resolve::Resolved) -> Option<String> {
         if let Some(v) = self.shebangs.get(key) {
-            return v.clone();
+            return v;
         }
         let v = shebang_interpreter(&*r.readable().ok()?);
-        if self.shebangs.len() >= Self::MAX_SHEBANGS {
-            self.shebangs.clear();
-        }
         self.shebangs.insert(*key, v.clone());
         v
     }
