@@ -6,9 +6,10 @@
 use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -130,6 +131,28 @@ impl<S: Subscriber> Layer<S> for RuncLayer {
     }
 }
 
+/// The sink the global subscriber writes to (set by [`init`]).
+static INSTALLED: OnceLock<LogSink> = OnceLock::new();
+
+/// In a supervisor forked from the CLI: every log line from now on goes to /dev/null, and the
+/// descriptor the subscriber writes to stays open (on /dev/null) so that no file opened later can
+/// take its number and receive log lines. Returns that descriptor, which the caller must not
+/// close (`None`: logs went to stderr, which the caller points at /dev/null itself).
+pub fn discard_after_fork() -> Option<RawFd> {
+    let file = INSTALLED.get()?.file.as_ref()?;
+    let fd = file.lock().ok()?.as_raw_fd();
+    let null = File::options().write(true).open("/dev/null").ok()?;
+    nix::unistd::dup2(null.as_raw_fd(), fd).ok()?;
+    Some(fd)
+}
+
+/// The descriptor of the `--log` file the subscriber writes to, if any: a forked process that
+/// closes the descriptors it inherited must keep this one (see [`discard_after_fork`]).
+pub fn sink_fd() -> Option<RawFd> {
+    let file = INSTALLED.get()?.file.as_ref()?;
+    Some(file.lock().ok()?.as_raw_fd())
+}
+
 /// Install the global subscriber. Without `--debug` only scrun's own warnings are logged
 /// (libcontainer's error lines would repeat the final error, and podman wants one object).
 pub fn init(sink: &LogSink, debug: bool) {
@@ -140,9 +163,13 @@ pub fn init(sink: &LogSink, debug: bool) {
             .with_default(LevelFilter::OFF)
             .with_target("scrun", LevelFilter::WARN)
     };
-    let _ = tracing_subscriber::registry()
+    if tracing_subscriber::registry()
         .with(RuncLayer { sink: sink.clone() }.with_filter(filter))
-        .try_init();
+        .try_init()
+        .is_ok()
+    {
+        let _ = INSTALLED.set(sink.clone());
+    }
 }
 
 #[cfg(test)]

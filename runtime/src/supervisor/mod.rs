@@ -72,7 +72,7 @@ pub fn start(sdir: &ScrunDir) -> Result<Starting> {
 
 /// A supervisor process on its way up.
 pub struct Starting {
-    child: std::process::Child,
+    pid: u32,
     ready: fs::File,
     sdir: ScrunDir,
 }
@@ -166,9 +166,88 @@ fn supervisor_binary(sdir: &ScrunDir) -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from("/proc/self/exe"))
 }
 
-/// Start the keeper (`scrun supervise DIR`), with `listen` (the bound listener socket) as an
-/// inherited descriptor.
+/// Start the keeper with `listen` (the bound listener socket). The keeper is forked from this
+/// process when it can be (no second exec of scrun: ~1.2 ms of CPU and the wait for the exec
+/// less per container), else `scrun supervise DIR` is executed.
 fn start_keeper(sdir: &ScrunDir, listen: std::os::fd::BorrowedFd<'_>) -> Result<Starting> {
+    if keeper_can_fork(sdir) {
+        match fork_keeper(sdir, listen) {
+            Ok(s) => return Ok(s),
+            Err(e) => tracing::debug!(error = %e, "cannot fork the keeper; executing it"),
+        }
+    }
+    exec_keeper(sdir, listen)
+}
+
+/// Forking keeps the running binary alive as long as the keeper: fine for the read-only overlay
+/// mount `create` runs from, not for the memfd copy it falls back to (~6 MiB per container).
+/// And the forked keeper must be able to show `scrun supervise DIR` in the place of the CLI's
+/// arguments (`scrun state` and `delete` recognise it by that).
+fn keeper_can_fork(sdir: &ScrunDir) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let from_memfd = fs::read_link("/proc/self/exe")
+        .map(|p| p.as_os_str().as_bytes().starts_with(b"/memfd:"))
+        .unwrap_or(true);
+    let fits = scrun_kernel::process::cmdline_capacity()
+        .is_ok_and(|n| n >= keeper_cmdline(sdir).iter().map(|a| a.len() + 1).sum());
+    !from_memfd && fits
+}
+
+/// What a forked keeper shows as its command line.
+fn keeper_cmdline(sdir: &ScrunDir) -> [&std::ffi::OsStr; 3] {
+    [
+        std::ffi::OsStr::new("scrun"),
+        std::ffi::OsStr::new("supervise"),
+        sdir.path.as_os_str(),
+    ]
+}
+
+fn fork_keeper(sdir: &ScrunDir, listen: std::os::fd::BorrowedFd<'_>) -> Result<Starting> {
+    use std::os::fd::IntoRawFd;
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
+    match scrun_kernel::process::fork_single_threaded().context("cannot fork the keeper")? {
+        scrun_kernel::process::Forked::Child => {
+            drop(rd);
+            // Detach from the caller as an exec'd `scrun supervise` would be: no blocked
+            // signals, stdio on /dev/null, no log lines into the caller's --log file.
+            let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+            let _ = redirect_stdio_to_null();
+            let _ = crate::logging::discard_after_fork();
+            let _ = scrun_kernel::process::set_cmdline(&keeper_cmdline(sdir));
+            let code = match nix::unistd::dup(listen.as_raw_fd()) {
+                Ok(l) => match keeper_main(sdir, wr.into_raw_fd(), Some(l)) {
+                    Ok(()) => 0,
+                    Err(_) => 1,
+                },
+                Err(_) => 1,
+            };
+            #[allow(clippy::exit)] // the forked keeper must never return into the CLI
+            std::process::exit(code);
+        }
+        scrun_kernel::process::Forked::Parent { pid } => {
+            drop(wr);
+            Ok(Starting {
+                pid: pid.unsigned_abs(),
+                ready: fs::File::from(rd),
+                sdir: sdir.clone(),
+            })
+        }
+    }
+}
+
+fn redirect_stdio_to_null() -> std::io::Result<()> {
+    let null = fs::File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    for fd in 0..=2 {
+        nix::unistd::dup2(null.as_raw_fd(), fd)?;
+    }
+    Ok(())
+}
+
+/// Execute `scrun supervise DIR` with `listen` as an inherited descriptor.
+fn exec_keeper(sdir: &ScrunDir, listen: std::os::fd::BorrowedFd<'_>) -> Result<Starting> {
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
     // dup() gives a descriptor without O_CLOEXEC: the one the supervisor inherits.
     let child_wr = nix::unistd::dup(wr.as_raw_fd()).context("dup")?;
@@ -200,22 +279,22 @@ fn start_keeper(sdir: &ScrunDir, listen: std::os::fd::BorrowedFd<'_>) -> Result<
     drop(child_wr);
     drop(child_listen);
     Ok(Starting {
-        child,
+        pid: child.id(),
         ready: fs::File::from(rd),
         sdir: sdir.clone(),
     })
 }
 
 impl Starting {
-    /// Waits (up to 10 s) for the readiness line: the process, or what it said went wrong.
-    pub fn wait(self) -> Result<std::process::Child> {
+    /// Waits (up to 10 s) for the readiness line: `Ok` once the supervisor runs, else what it
+    /// said went wrong.
+    pub fn wait(self) -> Result<()> {
         let Starting {
-            child,
+            pid,
             ready: mut file,
             sdir,
         } = self;
-        read_ready(&mut file, child.id(), &sdir)?;
-        Ok(child)
+        read_ready(&mut file, pid, &sdir)
     }
 }
 
@@ -279,28 +358,25 @@ pub fn stop(sdir: &ScrunDir) {
     for pid in [keeper, worker()].into_iter().flatten() {
         let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(2);
-    while let Some(pid) = worker() {
-        if std::time::Instant::now() >= deadline {
-            let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(1));
+    // Wait for the worker's exit itself (a pidfd wakes us when its files are closed), not in
+    // sleep steps: `run` and `delete` end here.
+    let Some(pid) = worker() else { return };
+    // No descriptor: the process is already gone.
+    let Ok(fd) = scrun_kernel::process::PidFd::open(pid) else {
+        return;
+    };
+    // The pid is pinned now; make sure it still is our worker before waiting or killing.
+    if worker() == Some(pid) && !fd.wait_exit(Duration::from_secs(2)).unwrap_or(false) {
+        let _ = kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
     }
 }
 
+/// Closes every inherited descriptor above stderr but `keep` (and the log sink's, see
+/// [`crate::logging::discard_after_fork`]): `close_range`, not one `close` per descriptor.
 fn close_inherited_fds(keep: &[RawFd]) {
-    let fds: Vec<RawFd> = fs::read_dir("/proc/self/fd")
-        .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    for fd in fds {
-        if fd > 2 && !keep.contains(&fd) {
-            let _ = nix::unistd::close(fd);
-        }
-    }
+    let mut keep = keep.to_vec();
+    keep.extend(crate::logging::sink_fd());
+    let _ = scrun_kernel::sandbox::close_inherited_fds(&keep);
 }
 
 /// Start the response hook runner (`scrun supervise DIR --hook-runner`): an unconfined process
@@ -383,13 +459,20 @@ pub fn run(a: Supervise) -> Result<()> {
             path: a.dir.clone(),
         });
     }
-    let ready = a.ready_fd.unwrap_or(-1);
+    keeper_main(
+        &ScrunDir {
+            path: a.dir.clone(),
+        },
+        a.ready_fd.unwrap_or(-1),
+        a.listen_fd,
+    )
+}
+
+/// The keeper's life: detach (own session, no inherited descriptors but `ready` and `listen`),
+/// set up, say ready on `ready` (or why not), serve.
+fn keeper_main(sdir: &ScrunDir, ready: RawFd, listen: Option<RawFd>) -> Result<()> {
     let _ = nix::unistd::setsid();
-    let listen = a.listen_fd.unwrap_or(-1);
-    close_inherited_fds(&[ready, listen]);
-    let sdir = ScrunDir {
-        path: a.dir.clone(),
-    };
+    close_inherited_fds(&[ready, listen.unwrap_or(-1)]);
     let mut ready_pipe = (ready >= 0)
         .then(|| {
             scrun_kernel::signal::own_inherited_fd(ready)
@@ -397,7 +480,7 @@ pub fn run(a: Supervise) -> Result<()> {
                 .map(fs::File::from)
         })
         .flatten();
-    let keeper = match keeper_setup(&sdir, a.listen_fd) {
+    let keeper = match keeper_setup(sdir, listen) {
         Ok(k) => k,
         Err(e) => {
             if let Some(p) = ready_pipe.as_mut() {
