@@ -12,7 +12,7 @@
 #             no attach waits for a grace period -- each runtime's own latency.
 # Prints the markdown summary (bench/lib/stats.py) on stdout; raw rows go to CSV (-o, default
 # a temp file that is removed).
-# Env: SCRUN (default target/release/scrun), RUNC, CRUN, BUSYBOX, QUIET_MAX (seconds to wait for
+# Env: SCRUN (default target/x86_64-unknown-linux-gnu/release/scrun), RUNC, CRUN, BUSYBOX, QUIET_MAX (seconds to wait for
 # a quiet machine (<= 15 % busy) before each round, default 10).
 . "$(dirname "$0")/lib/common.sh"
 

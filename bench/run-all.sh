@@ -10,7 +10,7 @@ export QUIET_MAX=${QUIET_MAX:-3}
 while getopts n:s:N: o; do
     case $o in n) LN=$OPTARG ;; s) SN=$OPTARG ;; N) N=$OPTARG ;; *) sed -n 2,5p "$0"; exit 2 ;; esac
 done
-SCRUN=${SCRUN:-$HERE/../target/release/scrun}
+SCRUN=${SCRUN:-$HERE/../target/x86_64-unknown-linux-gnu/release/scrun}
 echo "# scrun vs crun vs runc ($(date -u +%Y-%m-%dT%H:%MZ))"
 echo
 echo "* machine: $(nproc) CPU, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), kernel $(uname -r), $(. /etc/os-release; echo "$PRETTY_NAME")"

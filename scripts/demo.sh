@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 if [[ $(id -u) != 0 ]]; then echo "run as root (sudo $0)" >&2; exit 1; fi
 bash scripts/install-deps.sh
 cargo build --release -p scrun
-SCRUN="$PWD/target/release/scrun"
+SCRUN="$PWD/target/x86_64-unknown-linux-gnu/release/scrun"
 
 D=$(mktemp -d /tmp/scrun-demo.XXXXXX)
 SOCK="$D/docker.sock"

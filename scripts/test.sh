@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 if [[ $(id -u) != 0 ]]; then echo "run as root: the tests start container engines" >&2; exit 1; fi
 bash scripts/install-deps.sh
 cargo build -p scrun
-export SCRUN_BIN="$PWD/target/debug/scrun"
+export SCRUN_BIN="$PWD/target/x86_64-unknown-linux-gnu/debug/scrun"
 cargo test --workspace -- --test-threads=2

@@ -4,7 +4,7 @@ set -euo pipefail
 
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LIB=$BENCH_DIR/lib
-SCRUN=${SCRUN:-$BENCH_DIR/../target/release/scrun}
+SCRUN=${SCRUN:-$BENCH_DIR/../target/x86_64-unknown-linux-gnu/release/scrun}
 RUNC=${RUNC:-/usr/sbin/runc}
 CRUN=${CRUN:-/usr/bin/crun}
 BUSYBOX=${BUSYBOX:-/usr/bin/busybox}

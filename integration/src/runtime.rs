@@ -56,11 +56,13 @@ impl Runtime {
     }
 }
 
-/// The scrun binary under test: `$SCRUN_BIN`, else `<workspace>/target/debug/scrun`.
+/// The scrun binary under test: `$SCRUN_BIN`, else
+/// `<workspace>/target/x86_64-unknown-linux-gnu/debug/scrun` (the workspace builds for an explicit
+/// target, see `.cargo/config.toml`).
 pub fn scrun_path() -> PathBuf {
     match std::env::var_os("SCRUN_BIN") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => workspace_dir().join("target/debug/scrun"),
+        _ => workspace_dir().join("target/x86_64-unknown-linux-gnu/debug/scrun"),
     }
 }
 
