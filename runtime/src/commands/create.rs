@@ -53,8 +53,18 @@ pub fn create_container(a: &CreateArgs<'_>, global: &GlobalOpts) -> Result<Conta
     // The supervisor starts while libcontainer builds the container; create succeeds only once
     // both are done (a bad policy or feed still fails create, with the supervisor's message).
     let result = prepare(a, global, &root, &sdir).and_then(|starting| {
+        tracing::debug!(
+            id = a.id,
+            "bundle prepared, supervisor starting; building the container"
+        );
         let built = build(a, global, &root, &sdir);
+        tracing::debug!(
+            id = a.id,
+            ok = built.is_ok(),
+            "container built; waiting for the supervisor"
+        );
         let ready = starting.wait().context("cannot start the exec supervisor");
+        tracing::debug!(id = a.id, ok = ready.is_ok(), "supervisor ready");
         match (built, ready) {
             (Ok(c), Ok(_)) => Ok(c),
             (Ok(mut c), Err(e)) => {
