@@ -95,6 +95,11 @@ impl WorkerProc {
                     nix::unistd::Pid::from_raw(0),
                 );
                 close_inherited_fds(&[wr.as_raw_fd()]);
+                // `ps` tells the worker from its keeper (`scrun state` and `delete` still
+                // recognise both by "supervise DIR").
+                let mut name = keeper_cmdline(sdir).to_vec();
+                name.push(std::ffi::OsStr::new("(worker)"));
+                let _ = scrun_kernel::process::set_cmdline(&name);
                 let code = worker_main(sdir, Some(fs::File::from(wr)));
                 #[allow(clippy::exit)] // the forked worker must never return into the keeper
                 std::process::exit(code);
