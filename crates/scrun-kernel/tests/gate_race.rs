@@ -578,14 +578,27 @@ fn rewriting_the_file_during_execs_never_runs_the_denied_content() {
     };
 
     let mut tally = Tally::default();
+    let mut execs = 0;
     for _ in 0..ITERATIONS {
         run_tail(&ovl, tail_cmd(&ovl.path("good")), &mut tally);
+        execs += 1;
+    }
+    // Denied execs are fast: all of them can fall inside one rewrite (the writer waits for the
+    // lease of the first allowed exec, and meanwhile every exec is refused). Go on, up to 10 s,
+    // until both outcomes were seen, so the assertions below judge the race, not the pacing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while (tally.good == 0 || tally.eperm + tally.etxtbsy == 0)
+        && std::time::Instant::now() < deadline
+    {
+        run_tail(&ovl, tail_cmd(&ovl.path("good")), &mut tally);
+        execs += 1;
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
     stop.store(true, Ordering::Relaxed);
     let (writes, busy) = writer.join().unwrap();
 
     eprintln!(
-        "rewrite: {ITERATIONS} execs, {writes} rewrites ({busy} ETXTBSY): {tally:?}, gate allowed {} denied hash {} denied lease-busy {}",
+        "rewrite: {execs} execs, {writes} rewrites ({busy} ETXTBSY): {tally:?}, gate allowed {} denied hash {} denied lease-busy {}",
         gate.stats.allowed.load(Ordering::Relaxed),
         gate.stats.denied_hash.load(Ordering::Relaxed),
         gate.stats.denied_lease_busy.load(Ordering::Relaxed),
