@@ -12,6 +12,8 @@
 #             no attach waits for a grace period -- each runtime's own latency.
 # Prints the markdown summary (bench/lib/stats.py) on stdout; raw rows go to CSV (-o, default
 # a temp file that is removed).
+# A fifth runtime, "libcontainer", is libcontainer 0.7 alone (bench/libcontainer-floor, built here;
+# FLOOR=0 leaves it out): the floor of what scrun can cost, since scrun builds containers with it.
 # Env: SCRUN (default target/x86_64-unknown-linux-gnu/release/scrun), RUNC, CRUN, BUSYBOX, QUIET_MAX (seconds to wait for
 # a quiet machine (<= 15 % busy) before each round, default 10).
 . "$(dirname "$0")/lib/common.sh"
@@ -34,6 +36,8 @@ CSV=${OUT:-$BENCH_TMP/lifecycle.csv}
 rm -f "$CSV"
 
 RTS=(--rt "crun=$CRUN" --rt "scrun-audit=$SCRUN,$AUDIT" --rt "scrun-enforce=$SCRUN,$ENFORCE" --rt "runc=$RUNC")
+FLOOR_BIN=$(build_floor)
+[ -n "$FLOOR_BIN" ] && RTS+=(--rt "libcontainer=$FLOOR_BIN")
 
 run_variant() {
     log "lifecycle ($1): $ROUNDS rounds, gap $GAP s"

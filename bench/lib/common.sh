@@ -17,6 +17,7 @@ NICE=(nice -n "${BENCH_NICE:--15}")
 
 BENCH_TMP=""
 WARM_PID=""
+FLOOR_BIN=""
 WARM_CG=""
 MOUNTED_HUGETLB=0
 
@@ -38,6 +39,7 @@ bench_cleanup() {
                     runc) "$RUNC" --root "$st" delete -f "$id" ;;
                     crun) "$CRUN" --root "$st" delete -f "$id" ;;
                     scrun*) SCRUN_RUN_DIR="$BENCH_TMP/scrun.d" "$SCRUN" --root "$st" delete -f "$id" ;;
+                    libcontainer) [ -n "$FLOOR_BIN" ] && "$FLOOR_BIN" --root "$st" delete -f "$id" ;;
                 esac >/dev/null 2>&1
             done
         done
@@ -88,6 +90,21 @@ fix_cgroup_for_crun() {
 }
 
 # Static helpers compiled once per run (gcc present on this host).
+# libcontainer with nothing of scrun (bench/libcontainer-floor): prints its path, or nothing when
+# it cannot be built (FLOOR=0 skips it). The first build takes ~1.5 min; later ones are cached.
+build_floor() {
+    [ "${FLOOR:-1}" = 0 ] && return 0
+    local dir=$BENCH_DIR/libcontainer-floor target=$BENCH_DIR/../target/bench-floor
+    if cargo build --release --quiet --manifest-path "$dir/Cargo.toml" --target-dir "$target" >&2; then
+        local f
+        for f in "$target"/*/release/libcontainer-floor "$target"/release/libcontainer-floor; do
+            if [ -x "$f" ]; then echo "$f"; return 0; fi
+        done
+    else
+        log "could not build $dir; the libcontainer floor is left out"
+    fi
+}
+
 build_helpers() {
     gcc -O2 -o "$BENCH_TMP/bin/cgwarm" "$LIB/cgwarm.c"
     gcc -O2 -static -o "$BENCH_TMP/bin/nsclock" "$LIB/nsclock.c"
