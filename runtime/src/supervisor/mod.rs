@@ -100,7 +100,7 @@ impl WorkerProc {
                 let mut name = keeper_cmdline(sdir).to_vec();
                 name.push(std::ffi::OsStr::new("(worker)"));
                 let _ = scrun_kernel::process::set_cmdline(&name);
-                let code = worker_main(sdir, Some(fs::File::from(wr)));
+                let code = in_forked_child(|| worker_main(sdir, Some(fs::File::from(wr))));
                 #[allow(clippy::exit)] // the forked worker must never return into the keeper
                 std::process::exit(code);
             }
@@ -219,13 +219,13 @@ fn fork_keeper(sdir: &ScrunDir, listen: std::os::fd::BorrowedFd<'_>) -> Result<S
             let _ = redirect_stdio_to_null();
             let _ = crate::logging::discard_after_fork();
             let _ = scrun_kernel::process::set_cmdline(&keeper_cmdline(sdir));
-            let code = match nix::unistd::dup(listen.as_raw_fd()) {
+            let code = in_forked_child(|| match nix::unistd::dup(listen.as_raw_fd()) {
                 Ok(l) => match keeper_main(sdir, wr.into_raw_fd(), Some(l)) {
                     Ok(()) => 0,
                     Err(_) => 1,
                 },
                 Err(_) => 1,
-            };
+            });
             #[allow(clippy::exit)] // the forked keeper must never return into the CLI
             std::process::exit(code);
         }
@@ -238,6 +238,13 @@ fn fork_keeper(sdir: &ScrunDir, listen: std::os::fd::BorrowedFd<'_>) -> Result<S
             })
         }
     }
+}
+
+/// Runs the body of a forked child and returns its exit code: a panic must end the child here
+/// (code 101, as an uncaught panic would), not unwind into the stack frames of the process it
+/// was forked from.
+fn in_forked_child(body: impl FnOnce() -> i32) -> i32 {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(101)
 }
 
 fn redirect_stdio_to_null() -> std::io::Result<()> {
