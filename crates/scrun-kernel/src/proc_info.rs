@@ -25,14 +25,17 @@ pub fn ppid(pid: u32) -> Option<u32> {
     parse_stat_ppid(&raw)
 }
 
-/// `stat` is `pid (comm) state ppid ...`; comm may hold spaces and ')', so split at the
-/// *last* ')'.
 fn parse_stat_ppid(stat: &[u8]) -> Option<u32> {
+    stat_field(stat, 4)?.parse().ok()
+}
+
+/// Field `n` of a `/proc/<pid>/stat` line, numbered as in proc(5) (1 = pid, 3 = state, 4 = ppid,
+/// 48/49 = arg_start/arg_end). `stat` is `pid (comm) state ppid ...` and comm may hold spaces and
+/// ')', so the fields from 3 on are counted from the *last* ')'; `n` must be 3 or more.
+pub(crate) fn stat_field(stat: &[u8], n: usize) -> Option<&str> {
     let close = stat.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
-    let mut fields = rest.split_ascii_whitespace();
-    let _state = fields.next()?;
-    fields.next()?.parse().ok()
+    rest.split_ascii_whitespace().nth(n.checked_sub(3)?)
 }
 
 /// Target of `/proc/<pid>/exe` as this process sees it.

@@ -113,20 +113,13 @@ pub fn cmdline_capacity() -> io::Result<usize> {
 
 /// `arg_start` and `arg_end` (fields 48 and 49 of `/proc/self/stat`).
 fn arg_area() -> io::Result<(usize, usize)> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    let bad = || io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/self/stat");
-    // Fields after the command name (which may contain spaces) start at field 3.
-    let rest = stat
-        .get(stat.rfind(')').ok_or_else(bad)? + 2..)
-        .ok_or_else(bad)?;
-    let mut fields = rest.split(' ').skip(48 - 3);
-    let mut next = || -> io::Result<usize> {
-        fields
-            .next()
-            .and_then(|f| f.trim().parse().ok())
-            .ok_or_else(bad)
+    let stat = std::fs::read("/proc/self/stat")?;
+    let field = |n| {
+        crate::proc_info::stat_field(&stat, n)
+            .and_then(|f| f.parse::<usize>().ok())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/self/stat"))
     };
-    Ok((next()?, next()?))
+    Ok((field(48)?, field(49)?))
 }
 
 #[cfg(test)]
