@@ -134,16 +134,16 @@ impl<S: Subscriber> Layer<S> for RuncLayer {
 /// The sink the global subscriber writes to (set by [`init`]).
 static INSTALLED: OnceLock<LogSink> = OnceLock::new();
 
-/// In a supervisor forked from the CLI: every log line from now on goes to /dev/null, and the
-/// descriptor the subscriber writes to stays open (on /dev/null) so that no file opened later can
-/// take its number and receive log lines. Returns that descriptor, which the caller must not
-/// close (`None`: logs went to stderr, which the caller points at /dev/null itself).
-pub fn discard_after_fork() -> Option<RawFd> {
-    let file = INSTALLED.get()?.file.as_ref()?;
-    let fd = file.lock().ok()?.as_raw_fd();
-    let null = File::options().write(true).open("/dev/null").ok()?;
-    nix::unistd::dup2(null.as_raw_fd(), fd).ok()?;
-    Some(fd)
+/// In a supervisor forked from the CLI: every log line from now on goes to /dev/null. The
+/// descriptor the subscriber writes to stays open (now on /dev/null, and kept by
+/// `close_inherited_fds` through [`sink_fd`]) so that no file opened later can take its number and
+/// receive log lines. With no `--log` file the lines went to stderr, which the caller points at
+/// /dev/null itself.
+pub fn discard_after_fork() {
+    let Some(fd) = sink_fd() else { return };
+    if let Ok(null) = File::options().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+    }
 }
 
 /// The descriptor of the `--log` file the subscriber writes to, if any: a forked process that

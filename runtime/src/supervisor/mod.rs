@@ -217,7 +217,7 @@ fn fork_keeper(sdir: &ScrunDir, listen: std::os::fd::BorrowedFd<'_>) -> Result<S
             // signals, stdio on /dev/null, no log lines into the caller's --log file.
             let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
             let _ = redirect_stdio_to_null();
-            let _ = crate::logging::discard_after_fork();
+            crate::logging::discard_after_fork();
             let _ = scrun_kernel::process::set_cmdline(&keeper_cmdline(sdir));
             let code = in_forked_child(|| match nix::unistd::dup(listen.as_raw_fd()) {
                 Ok(l) => match keeper_main(sdir, wr.into_raw_fd(), Some(l)) {
