@@ -86,37 +86,24 @@ struct WorkerProc {
 impl WorkerProc {
     /// Forks the worker from the (single-threaded) keeper and waits for its readiness line.
     fn start(sdir: &ScrunDir) -> Result<WorkerProc> {
-        let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
-        match scrun_kernel::process::fork_single_threaded().context("cannot fork the worker")? {
-            scrun_kernel::process::Forked::Child => {
-                drop(rd);
-                let _ = nix::unistd::setpgid(
-                    nix::unistd::Pid::from_raw(0),
-                    nix::unistd::Pid::from_raw(0),
-                );
-                close_inherited_fds(&[wr.as_raw_fd()]);
-                // `ps` tells the worker from its keeper (`scrun state` and `delete` still
-                // recognise both by "supervise DIR").
-                let mut name = keeper_cmdline(sdir).to_vec();
-                name.push(std::ffi::OsStr::new("(worker)"));
-                let _ = scrun_kernel::process::set_cmdline(&name);
-                let code = in_forked_child(|| worker_main(sdir, Some(fs::File::from(wr))));
-                #[allow(clippy::exit)] // the forked worker must never return into the keeper
-                std::process::exit(code);
-            }
-            scrun_kernel::process::Forked::Parent { pid } => {
-                drop(wr);
-                let mut file = fs::File::from(rd);
-                let worker = WorkerProc {
-                    pid: nix::unistd::Pid::from_raw(pid),
-                };
-                if let Err(e) = read_ready(&mut file, pid.unsigned_abs(), sdir) {
-                    worker.kill_and_reap();
-                    return Err(e);
-                }
-                Ok(worker)
-            }
+        // `ps` tells the worker from its keeper (`scrun state` and `delete` still recognise both
+        // by "supervise DIR").
+        let mut name = keeper_cmdline(sdir).to_vec();
+        name.push(std::ffi::OsStr::new("(worker)"));
+        let (pid, mut file) = fork_supervisor("worker", &name, |ready| {
+            let _ =
+                nix::unistd::setpgid(nix::unistd::Pid::from_raw(0), nix::unistd::Pid::from_raw(0));
+            close_inherited_fds(&[ready.as_raw_fd()]);
+            worker_main(sdir, ready)
+        })?;
+        let worker = WorkerProc {
+            pid: nix::unistd::Pid::from_raw(pid),
+        };
+        if let Err(e) = read_ready(&mut file, pid.unsigned_abs(), sdir) {
+            worker.kill_and_reap();
+            return Err(e);
         }
+        Ok(worker)
     }
 
     /// `Some(description)` once it has exited.
@@ -138,21 +125,18 @@ impl WorkerProc {
 
 /// The worker's life, in the forked child: set up, say ready (or why not), serve. Returns the
 /// exit code.
-fn worker_main(sdir: &ScrunDir, mut ready: Option<fs::File>) -> i32 {
+fn worker_main(sdir: &ScrunDir, mut ready: fs::File) -> i32 {
     match worker_setup(sdir) {
         Ok((shared, socket)) => {
-            if let Some(mut p) = ready.take() {
-                let _ = p.write_all(b"ok\n");
-            }
+            let _ = ready.write_all(b"ok\n");
+            drop(ready);
             match worker_loop(Arc::new(shared), socket) {
                 Ok(()) => 0,
                 Err(_) => 1,
             }
         }
         Err(e) => {
-            if let Some(p) = ready.as_mut() {
-                let _ = writeln!(p, "{e:#}");
-            }
+            let _ = writeln!(ready, "{e:#}");
             1
         }
     }
@@ -209,42 +193,55 @@ fn keeper_cmdline(sdir: &ScrunDir) -> [&std::ffi::OsStr; 3] {
 
 fn fork_keeper(sdir: &ScrunDir, listen: std::os::fd::BorrowedFd<'_>) -> Result<Starting> {
     use std::os::fd::IntoRawFd;
+    let (pid, ready) = fork_supervisor("keeper", &keeper_cmdline(sdir), |ready| {
+        // Detach from the caller as an exec'd `scrun supervise` would be: no blocked signals,
+        // stdio on /dev/null, no log lines into the caller's --log file.
+        let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
+        let _ = redirect_stdio_to_null();
+        crate::logging::discard_after_fork();
+        let Ok(listen) = nix::unistd::dup(listen.as_raw_fd()) else {
+            return 1;
+        };
+        match keeper_main(sdir, ready.into_raw_fd(), Some(listen)) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        }
+    })?;
+    Ok(Starting {
+        pid: pid.unsigned_abs(),
+        ready,
+        sdir: sdir.clone(),
+    })
+}
+
+/// Forks a supervisor process (the keeper from `create`, the worker from the keeper; no second
+/// exec of scrun) with a readiness pipe: the child shows `cmdline` in `ps`, runs `body` with the
+/// pipe's write end and exits with its code; a panic ends the child (code 101, as an uncaught
+/// panic would) instead of unwinding into the stack frames it was forked with. Returns the
+/// child's pid and the read end.
+fn fork_supervisor(
+    what: &str,
+    cmdline: &[&std::ffi::OsStr],
+    body: impl FnOnce(fs::File) -> i32,
+) -> Result<(i32, fs::File)> {
     let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe2")?;
-    match scrun_kernel::process::fork_single_threaded().context("cannot fork the keeper")? {
+    match scrun_kernel::process::fork_single_threaded()
+        .with_context(|| format!("cannot fork the {what}"))?
+    {
         scrun_kernel::process::Forked::Child => {
             drop(rd);
-            // Detach from the caller as an exec'd `scrun supervise` would be: no blocked
-            // signals, stdio on /dev/null, no log lines into the caller's --log file.
-            let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
-            let _ = redirect_stdio_to_null();
-            crate::logging::discard_after_fork();
-            let _ = scrun_kernel::process::set_cmdline(&keeper_cmdline(sdir));
-            let code = in_forked_child(|| match nix::unistd::dup(listen.as_raw_fd()) {
-                Ok(l) => match keeper_main(sdir, wr.into_raw_fd(), Some(l)) {
-                    Ok(()) => 0,
-                    Err(_) => 1,
-                },
-                Err(_) => 1,
-            });
-            #[allow(clippy::exit)] // the forked keeper must never return into the CLI
+            let _ = scrun_kernel::process::set_cmdline(cmdline);
+            let ready = fs::File::from(wr);
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(ready)))
+                .unwrap_or(101);
+            #[allow(clippy::exit)] // a forked child must never return into its parent's frames
             std::process::exit(code);
         }
         scrun_kernel::process::Forked::Parent { pid } => {
             drop(wr);
-            Ok(Starting {
-                pid: pid.unsigned_abs(),
-                ready: fs::File::from(rd),
-                sdir: sdir.clone(),
-            })
+            Ok((pid, fs::File::from(rd)))
         }
     }
-}
-
-/// Runs the body of a forked child and returns its exit code: a panic must end the child here
-/// (code 101, as an uncaught panic would), not unwind into the stack frames of the process it
-/// was forked from.
-fn in_forked_child(body: impl FnOnce() -> i32) -> i32 {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(101)
 }
 
 fn redirect_stdio_to_null() -> std::io::Result<()> {
