@@ -8,19 +8,17 @@ use std::path::Path;
 use scrun_detect::feeds::{FeedSet, FeedSpec};
 use scrun_detect::layers::rootfs_from_mountinfo;
 use scrun_detect::policy::Config;
+use scrun_detect::testdata::SplitMix;
 
-/// xorshift64*: small, deterministic, good enough to shake parsers.
-struct Rng(u64);
+/// The crate's deterministic generator, with the helpers that shake parsers.
+struct Rng(SplitMix);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    fn new(seed: u64) -> Rng {
+        Rng(SplitMix(seed))
     }
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.0.next_u64() % n as u64) as usize
     }
     fn bytes(&mut self, len: usize, alphabet: &[u8]) -> Vec<u8> {
         (0..len)
@@ -65,7 +63,7 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
 #[test]
 fn feeds_never_panic_and_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = Rng(0x5C2A_11FE);
+    let mut rng = Rng::new(0x5C2A_11FE);
     let valid = format!(
         "# full data dump\n\"2024-01-01 00:00:00\", \"{SHA}\", \"md5\", \"sha1\", \"r\", \"f.exe\", \"exe\", \"app/x\", \"Mirai\", \"n/a\", \"n/a\", \"n/a\", \"n/a\", \"n/a\"\n"
     );
@@ -106,7 +104,7 @@ fn feeds_never_panic_and_errors_name_file_and_line() {
 
 #[test]
 fn config_never_panics_and_errors_name_the_origin() {
-    let mut rng = Rng(0xC0F1_6000);
+    let mut rng = Rng::new(0xC0F1_6000);
     let valid = r#"mode = "enforce"
 [actions]
 added_binary = "block"
@@ -139,7 +137,7 @@ max_hash_bytes = 1024
 
 #[test]
 fn mountinfo_never_panics_on_mutated_overlay_lines() {
-    let mut rng = Rng(0x000E_E1A7);
+    let mut rng = Rng::new(0x000E_E1A7);
     let line = "49 42 0:40 / /var/lib/docker/overlay2/f94b/merged rw,relatime shared:2 - overlay overlay rw,lowerdir=/var/lib/docker/overlay2/l/AAA:/var/lib/docker/overlay2/l/BBB,upperdir=/var/lib/docker/overlay2/f94b/diff,workdir=/var/lib/docker/overlay2/f94b/work\n";
     let alphabet: &[u8] = b"/:,=\\ 0123456789abclowerdirupper-\n";
     for _ in 0..3000 {
