@@ -161,39 +161,43 @@ pub struct Resolved {
     /// `file` is an `O_PATH` descriptor (the cached fast path: no open of the file itself,
     /// which on overlayfs also opens the layer's file); read through [`Resolved::readable`].
     pub path_only: bool,
+    /// The reopen of an `O_PATH` `file` for reading, made once: the `#!` check, hashing and the
+    /// read lease of a first exec all read the same file.
+    reopened: std::cell::OnceCell<File>,
 }
 
 impl Resolved {
+    /// A file already open for reading (e.g. the one an exec gate event carries).
+    pub fn opened(file: File, path: PathBuf, meta: Metadata) -> Resolved {
+        Resolved::new(file, path, meta, false, false)
+    }
+
+    fn new(file: File, path: PathBuf, meta: Metadata, memfd: bool, path_only: bool) -> Resolved {
+        Resolved {
+            file,
+            path,
+            meta,
+            memfd,
+            path_only,
+            reopened: std::cell::OnceCell::new(),
+        }
+    }
+
     /// The file open for reading: `file` itself, or for an `O_PATH` result a reopen of that
-    /// same inode through `/proc/self/fd/N` (never a new path lookup).
-    pub fn readable(&self) -> io::Result<FileRef<'_>> {
+    /// same inode through `/proc/self/fd/N` (never a new path lookup), made on first use.
+    pub fn readable(&self) -> io::Result<&File> {
         if !self.path_only {
-            return Ok(FileRef::Borrowed(&self.file));
+            return Ok(&self.file);
+        }
+        if let Some(f) = self.reopened.get() {
+            return Ok(f);
         }
         let fd = std::os::fd::AsRawFd::as_raw_fd(&self.file);
         let file = OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(format!("/proc/self/fd/{fd}"))?;
-        Ok(FileRef::Owned(file))
-    }
-}
-
-/// A file borrowed or opened for the occasion ([`Resolved::readable`]).
-#[derive(Debug)]
-pub enum FileRef<'a> {
-    Borrowed(&'a File),
-    Owned(File),
-}
-
-impl std::ops::Deref for FileRef<'_> {
-    type Target = File;
-
-    fn deref(&self) -> &File {
-        match self {
-            FileRef::Borrowed(f) => f,
-            FileRef::Owned(f) => f,
-        }
+        Ok(self.reopened.get_or_init(|| file))
     }
 }
 
@@ -401,13 +405,7 @@ fn resolve_fast(
         return None;
     }
     if let Some(inside) = cache.as_ref().and_then(|c| c.get(path, &meta)) {
-        return Some(Resolved {
-            file,
-            path: inside,
-            meta,
-            memfd: false,
-            path_only,
-        });
+        return Some(Resolved::new(file, inside, meta, false, path_only));
     }
     let fd = std::os::fd::AsRawFd::as_raw_fd(&file);
     let seen = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
@@ -428,13 +426,7 @@ fn resolve_fast(
     if let Some(c) = cache {
         c.put(path, &meta, &inside);
     }
-    Some(Resolved {
-        file,
-        path: inside,
-        meta,
-        memfd: false,
-        path_only,
-    })
+    Some(Resolved::new(file, inside, meta, false, path_only))
 }
 
 /// `execveat(fd, "", AT_EMPTY_PATH)`: the file is `/proc/<pid>/fd/<fd>` itself.
@@ -484,13 +476,7 @@ fn finish(
         (false, Some(names)) => join(names.iter().map(Vec::as_slice)),
         _ => PathBuf::from(OsStr::from_bytes(text)),
     };
-    Ok(Resolved {
-        file,
-        path,
-        meta,
-        memfd,
-        path_only: false,
-    })
+    Ok(Resolved::new(file, path, meta, memfd, false))
 }
 
 /// A memfd's link text is `/memfd:NAME (deleted)` and it lives on the internal tmpfs (or
@@ -801,13 +787,7 @@ impl Walk<'_> {
                     let meta = file
                         .metadata()
                         .map_err(|e| self.comp_err("fstat", &comp, errno_of(&e)))?;
-                    return Ok(Resolved {
-                        file,
-                        path,
-                        meta,
-                        memfd: false,
-                        path_only: false,
-                    });
+                    return Ok(Resolved::opened(file, path, meta));
                 }
                 _ => {
                     return Err(ResolveError::NotExecutable {

@@ -7,7 +7,9 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
-use scrun_kernel::resolve::{ResolveError, RootDir, read_head, resolve_exec};
+use scrun_kernel::resolve::{
+    PathCache, ResolveError, RootDir, read_head, resolve_exec, resolve_exec_cached,
+};
 
 fn me() -> u32 {
     std::process::id()
@@ -244,4 +246,25 @@ fn root_of_a_live_pid() {
     let r = resolve_exec(&root, me(), None, b"/proc/self/exe", false, false).expect("exe");
     assert_eq!(r.path, std::env::current_exe().expect("current exe"));
     assert!(RootDir::open_for_pid(u32::MAX).is_err());
+}
+
+#[test]
+fn cached_resolution_is_path_only_and_reopens_for_reading_once() {
+    let f = fixture();
+    let mut cache = PathCache::default();
+    let resolve = |cache: &mut PathCache| {
+        resolve_exec_cached(&f.root, me(), None, b"/bin/abs", false, false, cache).expect("resolve")
+    };
+    let first = resolve(&mut cache);
+    let again = resolve(&mut cache);
+    for r in [&first, &again] {
+        assert!(r.path_only);
+        assert_eq!(r.path, Path::new("/usr/bin/tool"));
+    }
+    // The O_PATH descriptor cannot be read; readable() reopens the same inode, once.
+    let a = again.readable().expect("reopen");
+    let b = again.readable().expect("reopen");
+    assert_eq!(a.as_raw_fd(), b.as_raw_fd());
+    assert_ne!(a.as_raw_fd(), again.file.as_raw_fd());
+    assert_eq!(read_head(a, 9).unwrap(), b"#!/bin/sh");
 }

@@ -509,7 +509,7 @@ impl ThreadCache {
         if let Some(v) = self.shebangs.get(key) {
             return v;
         }
-        let v = shebang_interpreter(&*r.readable().ok()?);
+        let v = shebang_interpreter(r.readable().ok()?);
         self.shebangs.insert(*key, v.clone());
         v
     }
@@ -745,13 +745,8 @@ fn decide_opened(
     meta: std::fs::Metadata,
     via: Via,
 ) -> Option<Decision> {
-    let resolved = resolve::Resolved {
-        file: file.try_clone().ok()?,
-        path: gate_event_path(shared, ev),
-        meta,
-        memfd: false,
-        path_only: false,
-    };
+    let resolved =
+        resolve::Resolved::opened(file.try_clone().ok()?, gate_event_path(shared, ev), meta);
     let syscall = via.decided_by.unwrap_or("exec-gate");
     Some(decide(
         &shared.engine,
