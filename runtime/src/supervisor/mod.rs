@@ -1,8 +1,9 @@
 //! The per-container exec supervisor: a keeper and a worker.
 //!
-//! `create` starts one supervisor per container (`scrun supervise <dir>`), fully detached: its own
-//! session, stdio on /dev/null, no inherited fds (a child holding the caller's pipes would keep
-//! `docker run` from ever seeing EOF).
+//! `create` starts one supervisor per container, forked from itself (or, from the memfd-sealed
+//! fallback, executed as `scrun supervise <dir>`) and shown as `scrun supervise <dir>` either way,
+//! fully detached: its own session, stdio on /dev/null, no inherited fds (a child holding the
+//! caller's pipes would keep `docker run` from ever seeing EOF).
 //!
 //! - The **keeper** listens on the container's `listenerPath` socket, receives the seccomp listener
 //!   fd of the init (from libcontainer) and of every exec'd process (from scrun's tenant executor),
