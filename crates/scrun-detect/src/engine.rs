@@ -1,17 +1,16 @@
 //! The decision for one exec: provenance + hash + intel + policy -> verdict (+ finding).
 //!
-//! The event model (what happened) lives here; how it is reported is [`crate::report`].
+//! The event model (what happened) is [`crate::event`]; how it is reported is [`crate::report`].
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, Metadata};
 use std::hash::Hash;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
 use scrun_findings::{Category, Finding};
-use serde::{Deserialize, Serialize};
 
+pub use crate::event::{ContainerIdentity, Decision, ExecEvent, ProcessInfo, Verdict};
 use crate::feeds::{Intel, IntelMatch};
 use crate::hash::{Digest, FileKey, HashCache};
 use crate::layers::Rootfs;
@@ -20,105 +19,6 @@ use crate::provenance::{self, AddedOn, Located, Provenance, Target};
 
 /// Default bound of the per-engine verdict cache.
 pub const VERDICT_CACHE_CAPACITY: usize = 4096;
-
-/// Who the container is (for findings).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContainerIdentity {
-    /// The OCI container id.
-    pub id: String,
-    /// The engine's name for it (the id when there is none).
-    pub name: String,
-    /// The image as the user referred to it.
-    pub image_uri: String,
-    /// The image id (config digest), `sha256:…`.
-    pub image_id: String,
-    /// Container labels.
-    pub labels: BTreeMap<String, String>,
-    /// When the container was created.
-    pub created: Option<DateTime<Utc>>,
-    /// Who called scrun: docker, containerd, cri, podman or oci.
-    pub caller: String,
-}
-
-/// A process taking part in an exec.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProcessInfo {
-    /// Process id (in the supervisor's pid namespace).
-    pub pid: i64,
-    /// Parent process id.
-    pub ppid: i64,
-    /// `comm`.
-    pub name: String,
-    /// The executable, when known.
-    pub binary_path: Option<String>,
-    /// argv.
-    pub args: Vec<String>,
-    /// True when argv was cut.
-    pub args_truncated: bool,
-}
-
-/// One exec, as the supervisor saw it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExecEvent {
-    /// When it was trapped.
-    pub time: DateTime<Utc>,
-    /// `execve` or `execveat`.
-    pub syscall: String,
-    /// The process doing the exec; `args` is the new argv.
-    pub process: ProcessInfo,
-    /// The new environment.
-    pub env: Vec<(String, String)>,
-    /// True when the environment was cut.
-    pub env_truncated: bool,
-    /// The parent of the exec'ing process.
-    pub parent: Option<ProcessInfo>,
-    /// The path argument as passed to the syscall.
-    pub requested_path: String,
-    /// The resolved executable.
-    pub target: Target,
-    /// Set when `target` is a script: the interpreter the kernel (`#!`) or the caller (`sh
-    /// script`) runs it with. The finding then names the interpreter as `binary` and the target as
-    /// `script`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interpreter: Option<String>,
-    /// Set when `target` was run through the dynamic loader directly (`ld.so ./bin`): the loader's
-    /// path.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub loader: Option<String>,
-}
-
-/// Allow or fail the exec.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Let it run.
-    Allow,
-    /// Fail it with EPERM.
-    Block,
-}
-
-/// The engine's answer for one exec.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    /// What to answer.
-    pub verdict: Verdict,
-    /// The finding category, when the exec is worth one (even if the action is `ignore`).
-    pub category: Option<Category>,
-    /// Where the executable came from.
-    pub provenance: Provenance,
-    /// Its digest, unless hashing failed.
-    pub digest: Option<Digest>,
-    /// The threat-feed match.
-    pub intel: Option<IntelMatch>,
-    /// The finding to emit (none for allowed-and-clean or ignored).
-    pub finding: Option<Finding>,
-    /// Why the engine could not decide (the verdict then comes from `supervisor.on_error`).
-    pub error: Option<String>,
-    /// The lower layer directory, for built-in and modified files.
-    pub layer_path: Option<PathBuf>,
-    /// True when the hash or path is allowlisted (no finding).
-    pub allowlisted: bool,
-}
 
 /// What is remembered per file so a warm exec costs one map lookup.
 #[derive(Debug, Clone)]
@@ -451,6 +351,7 @@ mod tests {
     use crate::feeds::{FeedSet, FeedSpec};
     use crate::hash::hash_file;
     use crate::provenance::testutil::OverlayFixture;
+    use chrono::Utc;
     use std::io::Write;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

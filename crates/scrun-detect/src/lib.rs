@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![deny(unsafe_code)]
 
+pub mod attribution;
 pub mod engine;
+pub mod event;
 pub mod feeds;
 pub mod hash;
 pub mod index;

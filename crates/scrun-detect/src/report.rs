@@ -6,7 +6,7 @@ use scrun_findings::{
     Category, Container, EnvVariable, File, Finding, Indicator, Label, Process, props,
 };
 
-use crate::engine::{ContainerIdentity, Decision, ExecEvent, ProcessInfo, Verdict};
+use crate::event::{ContainerIdentity, Decision, ExecEvent, ProcessInfo, Verdict};
 use crate::policy::{Config, Mode, glob_match};
 use crate::provenance::{AddedOn, Provenance};
 
@@ -305,7 +305,6 @@ fn next_steps(category: Category) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::Decision;
     use crate::feeds::IntelMatch;
     use crate::hash::Digest;
     use crate::provenance::Target;

@@ -1,6 +1,6 @@
 //! scrun's detector categories: exact SCC category strings, default severities, MITRE mapping.
 
-use crate::model::{MITRE_VERSION, MitreAttack, Severity, Tactic, Technique};
+use crate::taxonomy::{MITRE_VERSION, MitreAttack, Severity, Tactic, Technique};
 
 /// A detector category scrun emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -8,6 +8,7 @@ pub mod props;
 pub mod query;
 mod ratelimit;
 pub mod sink;
+pub mod taxonomy;
 pub mod webhook;
 
 pub use category::{Category, ParseCategoryError};

@@ -1,0 +1,265 @@
+//! The keeper: holds every seccomp listener of the container (and the exec gate), hands a copy
+//! of each to the worker, and restarts the worker when it dies. Nothing per exec.
+
+use std::fs;
+use std::io::Write;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::spawn::{WorkerProc, close_inherited_fds};
+use super::worker;
+use super::{RateLimitedLog, health};
+use crate::scrun_dir::ScrunDir;
+
+/// The keeper's life: detach (own session, no inherited descriptors but `ready` and `listen`),
+/// set up, say ready on `ready` (or why not), serve.
+pub fn main(sdir: &ScrunDir, ready: RawFd, listen: Option<RawFd>) -> Result<()> {
+    let _ = nix::unistd::setsid();
+    close_inherited_fds(&[ready, listen.unwrap_or(-1)]);
+    let mut ready_pipe = (ready >= 0)
+        .then(|| {
+            scrun_kernel::signal::own_inherited_fd(ready)
+                .ok()
+                .map(fs::File::from)
+        })
+        .flatten();
+    let keeper = match keeper_setup(sdir, listen) {
+        Ok(k) => k,
+        Err(e) => {
+            if let Some(p) = ready_pipe.as_mut() {
+                let _ = writeln!(p, "{e:#}");
+            }
+            return Err(e);
+        }
+    };
+    if let Some(mut p) = ready_pipe.take() {
+        let _ = p.write_all(b"ok\n");
+    }
+    keeper.run()
+}
+
+/// One listener the keeper holds: the process state it came with and the fd.
+struct Held {
+    state: Vec<u8>,
+    fd: std::os::fd::OwnedFd,
+}
+
+struct Keeper {
+    sdir: ScrunDir,
+    socket: scrun_kernel::listener::ListenerSocket,
+    worker: WorkerProc,
+    held: Vec<Held>,
+    /// The exec gate (enforce mode on an overlay rootfs): created and marked here, so it
+    /// outlives any worker; every worker gets the group fd.
+    gate: Option<scrun_kernel::gate::ExecGate>,
+    init_seen: bool,
+    restarts: u32,
+    log: RateLimitedLog,
+}
+
+/// The exec gate binds an enforce-mode verdict to the file the kernel actually opens (fanotify
+/// `FAN_OPEN_EXEC_PERM` on the container's own overlay superblock). Audit mode gets a watcher
+/// instead (`FAN_OPEN_EXEC`, nothing waits on it) that notices a file swapped after the
+/// decision. Neither for a rootfs that is not an overlay (a filesystem mark there would see the
+/// host's execs too).
+fn open_gate(sdir: &ScrunDir) -> Result<Option<scrun_kernel::gate::ExecGate>> {
+    let meta = sdir.load_meta()?;
+    if !matches!(meta.layers, scrun_detect::layers::Rootfs::Overlay(_)) {
+        return Ok(None);
+    }
+    let gate = if meta.mode == "enforce" {
+        scrun_kernel::gate::ExecGate::new()
+    } else {
+        scrun_kernel::gate::ExecGate::watcher()
+    }
+    .context("fanotify_init for the exec gate")?;
+    gate.mark_filesystem(&meta.rootfs)
+        .with_context(|| format!("cannot mark {} for the exec gate", meta.rootfs.display()))?;
+    Ok(Some(gate))
+}
+
+fn keeper_setup(sdir: &ScrunDir, listen_fd: Option<RawFd>) -> Result<Keeper> {
+    // The socket `create` bound and handed over (connections made meanwhile wait in its
+    // backlog), or a fresh one.
+    let socket = match listen_fd {
+        Some(fd) => scrun_kernel::listener::ListenerSocket::from_listener(
+            std::os::unix::net::UnixListener::from(
+                scrun_kernel::signal::own_inherited_fd(fd)
+                    .context("the inherited listener socket")?,
+            ),
+            &sdir.socket(),
+        ),
+        None => scrun_kernel::listener::ListenerSocket::bind(&sdir.socket())
+            .with_context(|| format!("cannot listen on {}", sdir.socket().display()))?,
+    };
+    let gate = open_gate(sdir)?;
+    // The worker validates the configuration and feeds; its failure is create's failure.
+    let worker = WorkerProc::start(sdir, worker::main)?;
+    fs::write(sdir.supervisor_pid(), std::process::id().to_string())?;
+    health::mark(sdir, "running");
+    let keeper = Keeper {
+        sdir: sdir.clone(),
+        socket,
+        worker,
+        held: Vec::new(),
+        gate,
+        init_seen: false,
+        restarts: 0,
+        log: RateLimitedLog::open(&sdir.supervisor_log()),
+    };
+    keeper.forward_gate();
+    Ok(keeper)
+}
+
+impl Keeper {
+    fn forward_gate(&self) {
+        use std::os::fd::AsFd;
+        if let Some(g) = &self.gate {
+            if let Err(e) = scrun_kernel::listener::send_process_state_to(
+                &self.sdir.worker_socket(),
+                if g.is_watcher() {
+                    worker::WATCHER_MESSAGE
+                } else {
+                    worker::GATE_MESSAGE
+                },
+                g.as_fd(),
+            ) {
+                self.log
+                    .error(&format!("cannot hand the exec gate to the worker: {e}"));
+            }
+        }
+    }
+
+    fn forward(&self, h: &Held) -> std::io::Result<()> {
+        use std::os::fd::AsFd;
+        scrun_kernel::listener::send_process_state_to(
+            &self.sdir.worker_socket(),
+            &h.state,
+            h.fd.as_fd(),
+        )
+    }
+
+    fn accept_one(&mut self) {
+        let Ok(stream) = self.socket.accept() else {
+            return;
+        };
+        let (state, fds) = match scrun_kernel::listener::receive_process_state(&stream, 64 * 1024) {
+            Ok(v) => v,
+            Err(e) => {
+                self.log.warn(&format!("bad listener message: {e}"));
+                return;
+            }
+        };
+        let fd = match scrun_kernel::listener::pick_seccomp_fd(&state, fds) {
+            Ok(fd) => fd,
+            Err(e) => {
+                self.log
+                    .warn(&format!("listener message without a seccomp fd: {e}"));
+                return;
+            }
+        };
+        if worker::is_init_state(&state) {
+            self.init_seen = true;
+        }
+        let h = Held { state, fd };
+        if let Err(e) = self.forward(&h) {
+            // The restart path hands it over again; until then the execs wait.
+            self.log
+                .warn(&format!("cannot hand a listener to the worker: {e}"));
+        }
+        self.held.push(h);
+    }
+
+    fn restart_worker(&mut self, why: &str) {
+        self.restarts += 1;
+        self.log.error(&format!(
+            "exec supervision worker {why}; restarting it (restart {})",
+            self.restarts
+        ));
+        health::mark(
+            &self.sdir,
+            &format!(
+                "running; worker restarted {} time(s), last: {why}",
+                self.restarts
+            ),
+        );
+        // The dead worker's leases went with it: its ignored inodes must meet the gate again.
+        if let Some(g) = &self.gate {
+            if let Err(e) = g.flush_inode_marks() {
+                self.log
+                    .error(&format!("cannot flush the exec gate's inode marks: {e}"));
+            }
+        }
+        loop {
+            match WorkerProc::start(&self.sdir, worker::main) {
+                Ok(w) => {
+                    self.worker = w;
+                    break;
+                }
+                Err(e) => {
+                    self.log.error(&format!("cannot restart the worker: {e:#}"));
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+        self.forward_gate();
+        for h in &self.held {
+            if let Err(e) = self.forward(h) {
+                self.log
+                    .error(&format!("cannot hand a listener to the new worker: {e}"));
+            }
+        }
+    }
+
+    fn run(mut self) -> Result<()> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        use std::os::fd::AsFd;
+        loop {
+            let (sock_ready, hung): (bool, Vec<usize>) = {
+                let mut fds = vec![PollFd::new(
+                    self.socket.as_listener().as_fd(),
+                    PollFlags::POLLIN,
+                )];
+                // Events 0: poll reports only POLLHUP (no task uses the filter any more).
+                fds.extend(
+                    self.held
+                        .iter()
+                        .map(|h| PollFd::new(h.fd.as_fd(), PollFlags::empty())),
+                );
+                let _ = poll(&mut fds, PollTimeout::from(200u16));
+                let ready = fds[0]
+                    .revents()
+                    .is_some_and(|r| r.contains(PollFlags::POLLIN));
+                let hung = fds[1..]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, f)| {
+                        f.revents()
+                            .is_some_and(|r| r.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                (ready, hung)
+            };
+            for i in hung.into_iter().rev() {
+                self.held.remove(i);
+            }
+            if sock_ready {
+                self.accept_one();
+            }
+            if !(self.init_seen && self.held.is_empty()) {
+                if let Some(status) = self.worker.exited() {
+                    self.restart_worker(&format!("exited ({status})"));
+                }
+            }
+            if self.init_seen && self.held.is_empty() {
+                health::mark(&self.sdir, "exited: the container's last process is gone");
+                self.worker.kill_and_reap();
+                let _ = fs::remove_file(self.sdir.socket());
+                return Ok(());
+            }
+        }
+    }
+}
