@@ -126,7 +126,7 @@ pub struct Events {
 
 #[derive(Args, Debug)]
 pub struct Findings {
-    /// findings file (default: [findings] path of the config)
+    /// findings file (default: the config's findings.path)
     #[arg(long)]
     pub file: Option<PathBuf>,
     /// only findings of this container (name or id prefix)
@@ -159,21 +159,21 @@ pub struct Findings {
 pub enum Intel {
     /// compile feeds into one index file (atomic replace; running containers pick it up)
     Compile {
-        /// the index to write (default: [intel] index of the config)
+        /// the index to write (default: the config's intel.index)
         #[arg(long)]
         out: Option<PathBuf>,
-        /// feeds as PATH or NAME=PATH (default: [intel] feeds of the config); one SHA-256 per
+        /// feeds as PATH or NAME=PATH (default: the config's intel.feeds); one SHA-256 per
         /// line or MalwareBazaar CSV, detected per file
         feeds: Vec<String>,
     },
     /// print an index's counts and verify its checksum
     Stat {
-        /// the index (default: [intel] index of the config)
+        /// the index (default: the config's intel.index)
         index: Option<PathBuf>,
     },
     /// look a SHA-256 up (exit 1 when it is not listed)
     Lookup {
-        /// the index (default: [intel] index of the config)
+        /// the index (default: the config's intel.index)
         #[arg(long)]
         index: Option<PathBuf>,
         sha256: String,

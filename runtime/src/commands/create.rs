@@ -159,7 +159,7 @@ fn prepare(
     crate::supervisor::start(sdir).context("cannot start the exec supervisor")
 }
 
-/// The path scrun was invoked as (argv[0] resolved through PATH): `/proc/self/exe` is the sealed
+/// The path scrun was invoked as (`argv[0]` resolved through PATH): `/proc/self/exe` is the sealed
 /// copy, which hooks cannot call.
 fn invoked_binary() -> PathBuf {
     let arg0 = PathBuf::from(std::env::args_os().next().unwrap_or_default());
