@@ -204,9 +204,17 @@ hash_cache_dir = "{cache}"
         fx.ok(&["intel", "lookup", "--index", index.to_str().unwrap(), &sha])
             .contains("bad")
     );
-    std::thread::sleep(Duration::from_millis(1200)); // the index is re-checked at most once a second
-    fx.ok(&["exec", &fx.id, "/bin/busybox-evil", "true"]);
-    let found = fx.findings_of(&sha);
+    // The running supervisor re-checks the index at most once a second: exec until an exec is
+    // judged by the new index (each exec is a full `scrun exec`, so this does not spin), and
+    // fail if that does not happen within 10 s.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let found = loop {
+        fx.ok(&["exec", &fx.id, "/bin/busybox-evil", "true"]);
+        let found = fx.findings_of(&sha);
+        if !found.is_empty() || std::time::Instant::now() > deadline {
+            break found;
+        }
+    };
     assert_eq!(found.len(), 1, "{found:?}");
     let f = &found[0];
     assert_eq!(
