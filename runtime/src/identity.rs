@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use scrun_detect::policy::Mode;
 use serde_json::Value;
 
 use crate::scrun_dir::Meta;
@@ -131,9 +132,10 @@ pub struct ModeError {
 }
 
 /// Per-container mode: the `scrun.mode` OCI annotation or, for Docker, container label.
-pub fn mode_override(spec: &Value, caller: &Caller) -> Result<Option<String>, ModeError> {
+pub fn mode_override(spec: &Value, caller: &Caller) -> Result<Option<Mode>, ModeError> {
     let check = |v: &str, source_of: &'static str| match v {
-        "audit" | "enforce" => Ok(Some(v.to_string())),
+        "audit" => Ok(Some(Mode::Audit)),
+        "enforce" => Ok(Some(Mode::Enforce)),
         _ => Err(ModeError {
             value: v.to_string(),
             source_of,
@@ -268,10 +270,7 @@ mod tests {
         let spec = json!({"annotations": {"io.kubernetes.cri.container-type": "container", "scrun.mode": "enforce"}});
         let c = detect(&spec, Path::new("/b"));
         assert_eq!(c.kind, "cri");
-        assert_eq!(
-            mode_override(&spec, &c).unwrap().as_deref(),
-            Some("enforce")
-        );
+        assert_eq!(mode_override(&spec, &c).unwrap(), Some(Mode::Enforce));
         let bad = json!({"annotations": {"scrun.mode": "block-all"}});
         assert!(mode_override(&bad, &c).is_err());
     }

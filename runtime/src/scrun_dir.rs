@@ -80,9 +80,12 @@ impl ScrunDir {
         let p = self.meta();
         let text = fs::read(&p).map_err(|source| MetaError::Read {
             path: p.clone(),
-            source,
+            cause: source,
         })?;
-        serde_json::from_slice(&text).map_err(|source| MetaError::Parse { path: p, source })
+        serde_json::from_slice(&text).map_err(|source| MetaError::Parse {
+            path: p,
+            cause: source,
+        })
     }
 
     pub fn save_meta(&self, meta: &Meta) -> Result<(), MetaError> {
@@ -91,7 +94,10 @@ impl ScrunDir {
         let bytes = serde_json::to_vec_pretty(meta).expect("meta serializes");
         fs::write(&tmp, bytes)
             .and_then(|_| fs::rename(&tmp, &p))
-            .map_err(|source| MetaError::Write { path: p, source })
+            .map_err(|source| MetaError::Write {
+                path: p,
+                cause: source,
+            })
     }
 
     /// Remove the directory; a missing directory is fine.
@@ -105,15 +111,15 @@ impl ScrunDir {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MetaError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
-    #[error("cannot parse {path}: {source}")]
+    #[error("cannot read {path}: {cause}")]
+    Read { path: PathBuf, cause: io::Error },
+    #[error("cannot parse {path}: {cause}")]
     Parse {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
-    #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+    #[error("cannot write {path}: {cause}")]
+    Write { path: PathBuf, cause: io::Error },
 }
 
 /// What `create` learned about a container, for `state` and for the supervisor.
@@ -124,8 +130,9 @@ pub struct Meta {
     /// The caller's bundle (reported by `state`); libcontainer only knows the shadow bundle.
     pub bundle: PathBuf,
     pub rootfs: PathBuf,
-    /// `audit` or `enforce`, after per-container overrides.
-    pub mode: String,
+    /// After per-container overrides. Serialized as `"audit"` / `"enforce"`, the strings
+    /// state files held before it was typed, so those still load.
+    pub mode: scrun_detect::policy::Mode,
     /// Which engine created the container (docker, cri, containerd, podman, oci).
     pub caller: String,
     /// Caller-specific hints used to resolve the container's name and image lazily.
@@ -142,4 +149,38 @@ pub struct Meta {
     /// The scrun binary as it was invoked (for response hooks that call back into scrun).
     #[serde(default)]
     pub scrun_bin: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scrun_detect::policy::Mode;
+
+    /// `scrun.json` as scrun wrote it while the mode was a string.
+    const OLD_STATE: &str = r#"{
+      "id": "sx", "root": "/tmp/pa/s", "bundle": "/tmp/sp/e", "rootfs": "/tmp/sp/e/rootfs",
+      "mode": "enforce", "caller": "oci", "hints": {}, "annotations": {},
+      "created": "2026-12-06T11:31:51.846327390Z", "config_path": null,
+      "layers": {"other": {"fstype": "none", "mountpoint": "/tmp/sp/e/rootfs"}},
+      "rootfs_dev": 65024, "scrun_bin": "/usr/bin/scrun"
+    }"#;
+
+    #[test]
+    fn an_old_state_file_loads_with_a_typed_mode_and_is_written_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let sdir = ScrunDir {
+            path: dir.path().to_path_buf(),
+        };
+        fs::write(sdir.meta(), OLD_STATE).unwrap();
+        let meta = sdir.load_meta().unwrap();
+        assert_eq!(meta.mode, Mode::Enforce);
+        let v = serde_json::to_value(&meta).unwrap();
+        assert_eq!(v["mode"], "enforce");
+        let audit = OLD_STATE.replace("\"enforce\"", "\"audit\"");
+        fs::write(sdir.meta(), audit).unwrap();
+        assert_eq!(sdir.load_meta().unwrap().mode, Mode::Audit);
+        fs::write(sdir.meta(), OLD_STATE.replace("\"enforce\"", "\"block\"")).unwrap();
+        let err = sdir.load_meta().unwrap_err().to_string();
+        assert!(err.contains("scrun.json") && err.contains("block"), "{err}");
+    }
 }

@@ -240,3 +240,70 @@ fn a_cycle_is_found() {
     let graph = module_graph(dir.path(), &["super::"]);
     assert!(find_cycle(&graph).is_some(), "{graph:?}");
 }
+
+/// Every `#[error("…")]` message of the workspace with the variant it belongs to (up to the next
+/// `#[error` or the end of the enum).
+fn error_variants() -> Vec<(PathBuf, String)> {
+    let root = workspace_root();
+    let mut dirs = vec![root.join("runtime/src")];
+    for e in fs::read_dir(root.join("crates"))
+        .expect("crates/")
+        .flatten()
+    {
+        dirs.push(e.path().join("src"));
+    }
+    let mut out = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for e in fs::read_dir(&dir).expect("src dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+                continue;
+            }
+            if p.extension().is_none_or(|x| x != "rs") {
+                continue;
+            }
+            let text = fs::read_to_string(&p).expect("read source");
+            for (i, _) in text.match_indices("#[error(") {
+                let rest = &text[i + 1..];
+                let end = [rest.find("#[error("), rest.find("\n}")]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                    .unwrap_or(rest.len());
+                out.push((p.clone(), text[i..i + 1 + end].to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// A cause is either in the message or the error's `source()`, never both: an error chain
+/// (`{:#}`, anyhow's report) would print it twice.
+#[test]
+fn no_error_prints_its_cause_twice() {
+    let variants = error_variants();
+    assert!(
+        variants.len() > 20,
+        "{} error variants found",
+        variants.len()
+    );
+    for (file, v) in variants {
+        let message = &v[..v.find(")]").unwrap_or(v.len())];
+        if message.contains("transparent") {
+            continue;
+        }
+        let source_field = v.contains("#[source]") || v.contains("#[from]") || {
+            let fields = &v[v.find(")]").unwrap_or(0)..];
+            fields.contains(" source:") || fields.contains("{ source")
+        };
+        let cause_in_message = message.contains("{0")
+            && (v.contains("#[source]") || v.contains("#[from]"))
+            || message.contains("{source");
+        assert!(
+            !(source_field && cause_in_message),
+            "{}: the cause is printed twice: {v}",
+            file.display()
+        );
+    }
+}

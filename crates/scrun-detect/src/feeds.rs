@@ -87,13 +87,13 @@ impl FeedSpec {
 pub enum FeedError {
     /// The file could not be read.
     #[error(
-        "cannot read threat feed {path}: {source}; check the path in [intel] of the scrun config"
+        "cannot read threat feed {path}: {cause}; check the path in [intel] of the scrun config"
     )]
     Read {
         /// The feed file.
         path: PathBuf,
         /// The IO error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A line is malformed; nothing of the feed is loaded.
     #[error(
@@ -220,7 +220,7 @@ pub struct FeedRow<'a> {
 pub fn parse_feed(spec: &FeedSpec, row: &mut dyn FnMut(FeedRow<'_>)) -> Result<(), FeedError> {
     let read_err = |source| FeedError::Read {
         path: spec.path.clone(),
-        source,
+        cause: source,
     };
     let format = match spec.format {
         FeedFormat::Auto => detect_format(&spec.path).map_err(read_err)?,

@@ -137,12 +137,12 @@ pub enum HashCacheError {
         reason: String,
     },
     /// Reading or writing an entry failed.
-    #[error("hash cache entry {path}: {source}")]
+    #[error("hash cache entry {path}: {cause}")]
     Io {
         /// The entry file.
         path: PathBuf,
         /// The IO error.
-        source: io::Error,
+        cause: io::Error,
     },
 }
 
@@ -286,7 +286,7 @@ fn read_entry(path: &Path, key: &FileKey) -> Result<Option<Digest>, HashCacheErr
         Err(source) => {
             return Err(HashCacheError::Io {
                 path: path.to_path_buf(),
-                source,
+                cause: source,
             });
         }
     };
@@ -304,7 +304,7 @@ fn read_entry(path: &Path, key: &FileKey) -> Result<Option<Digest>, HashCacheErr
 fn write_entry(path: &Path, key: &FileKey, d: &Digest, seq: u64) -> Result<(), HashCacheError> {
     let io_err = |source| HashCacheError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io_err)?;

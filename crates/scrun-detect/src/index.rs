@@ -65,21 +65,21 @@ pub enum IndexError {
     },
     /// Writing the index failed (nothing replaced the previous index).
     #[error(
-        "cannot write intel index {path}: {source}; check that the directory exists, is writable and has space"
+        "cannot write intel index {path}: {cause}; check that the directory exists, is writable and has space"
     )]
     Write {
         /// The file being written.
         path: PathBuf,
         /// The IO error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The index could not be opened or mapped.
-    #[error("cannot open intel index {path}: {source}; create it with `scrun intel compile`")]
+    #[error("cannot open intel index {path}: {cause}; create it with `scrun intel compile`")]
     Open {
         /// The index file.
         path: PathBuf,
         /// The IO error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The file is not a valid index (truncated, corrupt, or not an index at all).
     #[error("intel index {path} is corrupt: {reason}; recompile it with `scrun intel compile`")]
@@ -109,7 +109,7 @@ pub enum IndexError {
     },
     /// Writing the command's output failed.
     #[error("cannot write intel command output: {0}")]
-    Output(#[source] io::Error),
+    Output(io::Error),
 }
 
 /// One feed of an index.
@@ -341,7 +341,7 @@ impl BodyWriter {
             .write_all(&self.buf)
             .map_err(|source| IndexError::Write {
                 path: self.path.clone(),
-                source,
+                cause: source,
             })?;
         self.buf.clear();
         Ok(())
@@ -486,7 +486,7 @@ pub fn compile(
     .and_then(|sum| {
         std::fs::rename(&tmp, out).map_err(|source| IndexError::Write {
             path: out.to_path_buf(),
-            source,
+            cause: source,
         })?;
         sync_parent(out)?;
         Ok(sum)
@@ -533,7 +533,7 @@ fn write_index(
 ) -> Result<[u8; 32], IndexError> {
     let werr = |source| IndexError::Write {
         path: tmp.to_path_buf(),
-        source,
+        cause: source,
     };
     // A stale temporary of a crashed compile with our pid: nobody maps temporaries.
     let _ = std::fs::remove_file(tmp);
@@ -580,7 +580,7 @@ fn sync_parent(out: &Path) -> Result<(), IndexError> {
         .and_then(|d| d.sync_all())
         .map_err(|source| IndexError::Write {
             path: parent.to_path_buf(),
-            source,
+            cause: source,
         })
 }
 
@@ -647,7 +647,7 @@ impl CompiledIndex {
     pub fn open(path: &Path) -> Result<CompiledIndex, IndexError> {
         let open_err = |source| IndexError::Open {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         };
         let corrupt = |reason: String| IndexError::Corrupt {
             path: path.to_path_buf(),
@@ -966,7 +966,7 @@ impl SharedIndex {
     pub fn refresh(&self) -> Result<bool, IndexError> {
         let meta = std::fs::metadata(&self.path).map_err(|source| IndexError::Open {
             path: self.path.clone(),
-            source,
+            cause: source,
         })?;
         if FileId::of(&meta) == self.current().id {
             return Ok(false);

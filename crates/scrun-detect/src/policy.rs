@@ -362,12 +362,12 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read scrun config {path}: {source}")]
+    #[error("cannot read scrun config {path}: {cause}")]
     Read {
         /// The file.
         path: PathBuf,
         /// The IO error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A value is not usable (checked after parsing).
     #[error("invalid scrun config {origin}: {key}: {message}")]
@@ -426,7 +426,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
         Config::from_toml_str(&text, &path.display().to_string())
     }
@@ -448,7 +448,7 @@ impl Config {
 
     fn load_from(path: &Path, explicit: bool) -> Result<Config, ConfigError> {
         match Config::load(path) {
-            Err(ConfigError::Read { source, .. })
+            Err(ConfigError::Read { cause: source, .. })
                 if !explicit && source.kind() == std::io::ErrorKind::NotFound =>
             {
                 Ok(Config::default())

@@ -98,9 +98,10 @@ impl PipeSink {
     /// (best effort).
     pub fn new(fd: OwnedFd) -> Result<PipeSink, SinkError> {
         let raw = fd.as_raw_fd();
-        let flags = fcntl(raw, FcntlArg::F_GETFL).map_err(|source| SinkError::Pipe { source })?;
+        let flags =
+            fcntl(raw, FcntlArg::F_GETFL).map_err(|source| SinkError::Pipe { cause: source })?;
         let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
-        fcntl(raw, FcntlArg::F_SETFL(flags)).map_err(|source| SinkError::Pipe { source })?;
+        fcntl(raw, FcntlArg::F_SETFL(flags)).map_err(|source| SinkError::Pipe { cause: source })?;
         // Not a pipe, or over /proc/sys/fs/pipe-max-size: keep the default size.
         let _ = fcntl(raw, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
         Ok(PipeSink {

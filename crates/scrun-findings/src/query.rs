@@ -30,21 +30,21 @@ pub enum QueryError {
     },
     /// A findings file could not be read.
     #[error(
-        "cannot read findings file {path}: {source}; check permissions (findings are root-readable only)"
+        "cannot read findings file {path}: {cause}; check permissions (findings are root-readable only)"
     )]
     Read {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The directory of the findings file could not be listed to find rotated files.
-    #[error("cannot list {path} for rotated findings files: {source}")]
+    #[error("cannot list {path} for rotated findings files: {cause}")]
     ListDir {
         /// The directory.
         path: PathBuf,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// A `--since` value could not be parsed.
     #[error(
@@ -75,10 +75,10 @@ pub enum QueryError {
         count: usize,
     },
     /// Writing the output failed.
-    #[error("cannot write findings output: {source}")]
+    #[error("cannot write findings output: {cause}")]
     Output {
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
 }
 
@@ -144,7 +144,7 @@ fn rotated_files(path: &Path) -> Result<Vec<PathBuf>, QueryError> {
         Err(source) => {
             return Err(QueryError::ListDir {
                 path: dir.to_path_buf(),
-                source,
+                cause: source,
             });
         }
     };
@@ -173,7 +173,7 @@ fn rotated_files(path: &Path) -> Result<Vec<PathBuf>, QueryError> {
 fn read_one(path: &Path, out: &mut ReadOutcome) -> Result<(), QueryError> {
     let read_err = |source| QueryError::Read {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     let file = match FsFile::open(path) {
         Ok(f) => f,
@@ -587,7 +587,7 @@ pub fn run_query(args: &QueryArgs, out: &mut impl Write) -> Result<QueryReport, 
     } else {
         render_table(selected.iter().copied(), out)
     };
-    written.map_err(|source| QueryError::Output { source })?;
+    written.map_err(|source| QueryError::Output { cause: source })?;
     Ok(QueryReport {
         files: outcome.files,
         read: all.len(),

@@ -21,31 +21,31 @@ pub const MAX_LINE: usize = 60 * 1024;
 pub enum SinkError {
     /// The directory of the findings file could not be created.
     #[error(
-        "cannot create findings directory {path}: {source}; check permissions or choose another findings path"
+        "cannot create findings directory {path}: {cause}; check permissions or choose another findings path"
     )]
     CreateDir {
         /// The directory.
         path: PathBuf,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The findings file could not be opened.
     #[error(
-        "cannot open findings file {path}: {source}; check permissions or choose another findings path"
+        "cannot open findings file {path}: {cause}; check permissions or choose another findings path"
     )]
     Open {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The finding could not be serialized.
-    #[error("cannot serialize finding {id}: {source}")]
+    #[error("cannot serialize finding {id}: {cause}")]
     Serialize {
         /// The finding id.
         id: String,
         /// The serializer's error.
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     /// The finding stays larger than [`MAX_LINE`] after truncating args, env and contents.
     #[error(
@@ -60,24 +60,24 @@ pub enum SinkError {
         max: usize,
     },
     /// Writing the line failed.
-    #[error("cannot append to findings file {path}: {source}; check free space and permissions")]
+    #[error("cannot append to findings file {path}: {cause}; check free space and permissions")]
     Write {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// Taking the rotation lock failed.
-    #[error("cannot lock findings file {path} for rotation: {source}")]
+    #[error("cannot lock findings file {path} for rotation: {cause}")]
     Lock {
         /// The file.
         path: PathBuf,
         /// The errno.
-        source: nix::errno::Errno,
+        cause: nix::errno::Errno,
     },
     /// Renaming during rotation failed.
     #[error(
-        "cannot rotate findings file {from} to {to}: {source}; check permissions of the findings directory"
+        "cannot rotate findings file {from} to {to}: {cause}; check permissions of the findings directory"
     )]
     Rotate {
         /// Rename source.
@@ -85,7 +85,7 @@ pub enum SinkError {
         /// Rename target.
         to: PathBuf,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// A webhook URL is not usable.
     #[error("invalid webhook url {url}: {message}")]
@@ -96,26 +96,26 @@ pub enum SinkError {
         message: String,
     },
     /// A background thread could not be started.
-    #[error("cannot start the {what}: {source}")]
+    #[error("cannot start the {what}: {cause}")]
     Spawn {
         /// The thread.
         what: &'static str,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// A hook pipe could not be set up.
-    #[error("cannot make the hook pipe non-blocking: {source}; pass the write end of a pipe")]
+    #[error("cannot make the hook pipe non-blocking: {cause}; pass the write end of a pipe")]
     Pipe {
         /// The errno.
-        source: nix::errno::Errno,
+        cause: nix::errno::Errno,
     },
     /// Writing to a writer (stdout, ...) failed.
-    #[error("cannot write finding to {target}: {source}")]
+    #[error("cannot write finding to {target}: {cause}")]
     Writer {
         /// What was written to, e.g. "stdout".
         target: &'static str,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
 }
 
@@ -147,7 +147,7 @@ pub fn encode_line(finding: &Finding, max: usize) -> Result<Vec<u8>, SinkError> 
     let ser = |f: &Finding| {
         serde_json::to_vec(f).map_err(|source| SinkError::Serialize {
             id: f.id().to_owned(),
-            source,
+            cause: source,
         })
     };
     let mut buf = ser(finding)?;
@@ -290,7 +290,7 @@ impl FileSink {
                 .create(dir)
                 .map_err(|source| SinkError::CreateDir {
                     path: dir.to_path_buf(),
-                    source,
+                    cause: source,
                 })?;
         }
         let file = open_append(&path)?;
@@ -326,12 +326,12 @@ impl FileSink {
             }
             let dup = file.try_clone().map_err(|source| SinkError::Open {
                 path: self.path.clone(),
-                source,
+                cause: source,
             })?;
             let guard = Flock::lock(dup, FlockArg::LockExclusive).map_err(|(_, source)| {
                 SinkError::Lock {
                     path: self.path.clone(),
-                    source,
+                    cause: source,
                 }
             })?;
             // Under the lock: somebody may have rotated while we waited.
@@ -363,7 +363,7 @@ impl FileSink {
             .metadata()
             .map_err(|source| SinkError::Write {
                 path: self.path.clone(),
-                source,
+                cause: source,
             })?
             .len();
         Ok(size > 0 && size.saturating_add(incoming) > rot.max_bytes)
@@ -374,7 +374,7 @@ impl FileSink {
             return fs::remove_file(&self.path).map_err(|source| SinkError::Rotate {
                 from: self.path.clone(),
                 to: PathBuf::from("/dev/null"),
-                source,
+                cause: source,
             });
         }
         for i in (1..rot.keep).rev() {
@@ -383,14 +383,20 @@ impl FileSink {
             match fs::rename(&from, &to) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(source) => return Err(SinkError::Rotate { from, to, source }),
+                Err(source) => {
+                    return Err(SinkError::Rotate {
+                        from,
+                        to,
+                        cause: source,
+                    });
+                }
             }
         }
         let to = rotated_path(&self.path, 1);
         fs::rename(&self.path, &to).map_err(|source| SinkError::Rotate {
             from: self.path.clone(),
             to,
-            source,
+            cause: source,
         })
     }
 }
@@ -411,7 +417,7 @@ fn open_append(path: &Path) -> Result<FsFile, SinkError> {
         .open(path)
         .map_err(|source| SinkError::Open {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })
 }
 
@@ -425,7 +431,7 @@ impl Sink for FileSink {
         // One write(2) of < 64 KiB on an O_APPEND regular file: atomic w.r.t. other appenders.
         file.write_all(&line).map_err(|source| SinkError::Write {
             path: self.path.clone(),
-            source,
+            cause: source,
         })
     }
 }
@@ -443,7 +449,7 @@ impl Sink for StdoutSink {
             .and_then(|()| out.flush())
             .map_err(|source| SinkError::Writer {
                 target: "stdout",
-                source,
+                cause: source,
             })
     }
 }
@@ -476,7 +482,7 @@ impl<W: Write + Send> Sink for WriterSink<W> {
             .and_then(|()| out.flush())
             .map_err(|source| SinkError::Writer {
                 target: "writer",
-                source,
+                cause: source,
             })
     }
 }
@@ -746,7 +752,7 @@ mod tests {
             self.0.fetch_add(1, Ordering::SeqCst);
             Err(SinkError::Writer {
                 target: "failing",
-                source: io::Error::other("boom"),
+                cause: io::Error::other("boom"),
             })
         }
     }

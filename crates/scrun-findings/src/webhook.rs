@@ -266,7 +266,7 @@ impl WebhookSink {
             .spawn(move || worker.run(rx, done_tx))
             .map_err(|source| SinkError::Spawn {
                 what: "webhook delivery thread",
-                source,
+                cause: source,
             })?;
         Ok(WebhookSink {
             tx: Some(tx),

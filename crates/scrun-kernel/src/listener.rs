@@ -25,7 +25,7 @@ pub const SECCOMP_FD_NAME: &str = "seccompFd";
 #[derive(Debug, thiserror::Error)]
 pub enum ListenerError {
     #[error("receiving the container process state failed: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     #[error("the peer closed the connection without sending a container process state")]
     Empty,
     #[error("the container process state exceeds {max} bytes; raise the limit or check the sender")]
@@ -35,11 +35,25 @@ pub enum ListenerError {
     )]
     ControlTruncated,
     #[error("container process state is not valid JSON: {0}")]
-    BadJson(#[from] serde_json::Error),
+    BadJson(serde_json::Error),
     #[error("container process state has no \"seccompFd\" in its \"fds\" list")]
     NoSeccompFd,
     #[error("\"seccompFd\" is fd #{index} in the state but only {received} fds arrived")]
     MissingFd { index: usize, received: usize },
+}
+
+// The cause is in the message: a `From` instead of `#[from]`, which would also make it the
+// `source()` and print it twice in an error chain.
+impl From<io::Error> for ListenerError {
+    fn from(e: io::Error) -> Self {
+        ListenerError::Io(e)
+    }
+}
+
+impl From<serde_json::Error> for ListenerError {
+    fn from(e: serde_json::Error) -> Self {
+        ListenerError::BadJson(e)
+    }
 }
 
 /// The supervisor's listening socket.

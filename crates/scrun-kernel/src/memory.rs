@@ -21,11 +21,11 @@ pub enum MemError {
     #[error("string at {addr:#x} in pid {pid} has no NUL within {max_len} bytes")]
     TooLong { pid: u32, addr: u64, max_len: usize },
     /// Any other failure (EPERM: not allowed to read that process).
-    #[error("process_vm_readv on pid {pid} at {addr:#x} failed: {source}")]
+    #[error("process_vm_readv on pid {pid} at {addr:#x} failed: {cause}")]
     Io {
         pid: u32,
         addr: u64,
-        source: io::Error,
+        cause: io::Error,
     },
 }
 
@@ -96,7 +96,7 @@ fn map_errno(pid: u32, addr: u64, errno: i32) -> MemError {
         _ => MemError::Io {
             pid,
             addr,
-            source: io::Error::from_raw_os_error(errno),
+            cause: io::Error::from_raw_os_error(errno),
         },
     }
 }

@@ -36,15 +36,15 @@ pub enum NotifyError {
     InvalidErrno { id: u64, errno: i32 },
     /// The listener fd is not a seccomp listener or was closed (`POLLNVAL`, `EBADF`, `EINVAL`).
     #[error(
-        "seccomp listener fd {fd} is invalid: {source}; check that it came from SECCOMP_FILTER_FLAG_NEW_LISTENER"
+        "seccomp listener fd {fd} is invalid: {cause}; check that it came from SECCOMP_FILTER_FLAG_NEW_LISTENER"
     )]
-    BadListener { fd: i32, source: io::Error },
+    BadListener { fd: i32, cause: io::Error },
     /// Any other failure of poll or of a notify ioctl.
-    #[error("seccomp {op} on listener fd {fd} failed: {source}")]
+    #[error("seccomp {op} on listener fd {fd} failed: {cause}")]
     Io {
         op: &'static str,
         fd: i32,
-        source: io::Error,
+        cause: io::Error,
     },
 }
 
@@ -198,7 +198,7 @@ impl Listener {
                     if rev.contains(PollFlags::POLLNVAL) {
                         return Err(NotifyError::BadListener {
                             fd: self.raw(),
-                            source: io::Error::from_raw_os_error(libc::EBADF),
+                            cause: io::Error::from_raw_os_error(libc::EBADF),
                         });
                     }
                     if rev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
@@ -283,7 +283,7 @@ impl Listener {
             libc::ENOENT => NotifyError::Gone,
             libc::EBADF | libc::EINVAL | libc::ENOTTY => NotifyError::BadListener {
                 fd: self.raw(),
-                source: io::Error::from_raw_os_error(errno),
+                cause: io::Error::from_raw_os_error(errno),
             },
             _ => self.io_err(op, errno),
         }
@@ -293,7 +293,7 @@ impl Listener {
         NotifyError::Io {
             op,
             fd: self.raw(),
-            source: io::Error::from_raw_os_error(errno),
+            cause: io::Error::from_raw_os_error(errno),
         }
     }
 }

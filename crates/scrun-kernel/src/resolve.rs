@@ -42,12 +42,12 @@ const PROC_ROOT_INO: u64 = 1;
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     /// A syscall on a path component failed (ENOENT, ENOTDIR, EACCES, ...).
-    #[error("{op} of {component:?} while resolving {path:?} failed: {source}")]
+    #[error("{op} of {component:?} while resolving {path:?} failed: {cause}")]
     Os {
         op: &'static str,
         component: String,
         path: String,
-        source: io::Error,
+        cause: io::Error,
     },
     /// More than 40 symlinks, or a final symlink with `AT_SYMLINK_NOFOLLOW`.
     #[error(
@@ -66,15 +66,17 @@ pub enum ResolveError {
     )]
     Detached { path: String, base: String },
     /// The container root (or a start directory) could not be opened.
-    #[error("cannot open {what}: {source}; is the process still alive")]
-    Open { what: String, source: io::Error },
+    #[error("cannot open {what}: {cause}; is the process still alive")]
+    Open { what: String, cause: io::Error },
 }
 
 impl ResolveError {
     /// The errno the kernel would have given the exec.
     pub fn errno(&self) -> i32 {
         match self {
-            ResolveError::Os { source, .. } | ResolveError::Open { source, .. } => errno_of(source),
+            ResolveError::Os { cause: source, .. } | ResolveError::Open { cause: source, .. } => {
+                errno_of(source)
+            }
             ResolveError::Loop { .. } => libc::ELOOP,
             ResolveError::NotExecutable { .. } | ResolveError::Detached { .. } => libc::EACCES,
             ResolveError::NameTooLong { .. } => libc::ENAMETOOLONG,
@@ -97,7 +99,7 @@ impl RootDir {
         let link = format!("/proc/{pid}/root");
         let fd = open_path_dir(Path::new(&link)).map_err(|source| ResolveError::Open {
             what: link.clone(),
-            source,
+            cause: source,
         })?;
         let prefix = std::fs::read_link(&link)
             .map(|p| p.as_os_str().as_bytes().to_vec())
@@ -109,7 +111,7 @@ impl RootDir {
     pub fn open_path(path: &Path) -> Result<Self, ResolveError> {
         let open_err = |source| ResolveError::Open {
             what: path.display().to_string(),
-            source,
+            cause: source,
         };
         let canonical = std::fs::canonicalize(path).map_err(open_err)?;
         let fd = open_path_dir(&canonical).map_err(open_err)?;
@@ -503,7 +505,7 @@ fn os_err(op: &'static str, component: &str, path: &str, errno: i32) -> ResolveE
         op,
         component: component.to_string(),
         path: path.to_string(),
-        source: io::Error::from_raw_os_error(errno),
+        cause: io::Error::from_raw_os_error(errno),
     }
 }
 

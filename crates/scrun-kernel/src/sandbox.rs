@@ -28,15 +28,29 @@ use seccompiler::{
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     #[error("building the supervisor seccomp filter failed: {0}")]
-    Build(#[from] seccompiler::BackendError),
+    Build(seccompiler::BackendError),
     #[error(
         "installing the supervisor seccomp filter failed: {0}; it needs Linux >= 3.17 with seccomp and TSYNC, and no other thread with a diverging filter"
     )]
-    Apply(#[from] seccompiler::Error),
+    Apply(seccompiler::Error),
     #[error(
         "this architecture ({0}) has no supervisor filter; only x86_64 and aarch64 are supported"
     )]
     Arch(&'static str),
+}
+
+// The cause is in the message: a `From` instead of `#[from]`, which would also make it the
+// `source()` and print it twice in an error chain.
+impl From<seccompiler::BackendError> for SandboxError {
+    fn from(e: seccompiler::BackendError) -> Self {
+        SandboxError::Build(e)
+    }
+}
+
+impl From<seccompiler::Error> for SandboxError {
+    fn from(e: seccompiler::Error) -> Self {
+        SandboxError::Apply(e)
+    }
 }
 
 /// The two programs of the supervisor sandbox (see the module docs).

@@ -110,7 +110,7 @@ fn prepare(
         .with_context(|| format!("cannot create {}", sdir.path.display()))?;
 
     let caller = identity::detect(&spec, &bundle);
-    let mode = identity::mode_override(&spec, &caller)?.unwrap_or_else(|| policy.mode_name());
+    let mode = identity::mode_override(&spec, &caller)?.unwrap_or(policy.config.mode);
     let metadata = serde_json::json!({"id": a.id, "scrunDir": sdir.path}).to_string();
     let report = Rewrite {
         container_id: a.id,

@@ -29,8 +29,6 @@ pub enum SetupError {
     Feed(#[from] scrun_detect::feeds::FeedError),
     #[error(transparent)]
     Sink(#[from] scrun_findings::sink::SinkError),
-    #[error("invalid mode {0:?}")]
-    Mode(String),
     #[error(transparent)]
     Index(#[from] scrun_detect::index::IndexError),
     #[error("cannot start the response hook runner: {0}")]
@@ -78,10 +76,7 @@ impl Context {
         sdir: &crate::scrun_dir::ScrunDir,
     ) -> Result<Self, SetupError> {
         let config = Arc::new(config);
-        let mode: Mode = meta
-            .mode
-            .parse()
-            .map_err(|_| SetupError::Mode(meta.mode.clone()))?;
+        let mode: Mode = meta.mode;
         let intel = intel_sources(&config.intel.feeds, config.intel.index.as_deref())?
             .unwrap_or_else(|| Arc::new(FeedSet::empty()));
         let allow = intel_sources(

@@ -69,7 +69,7 @@ fn open_gate(sdir: &ScrunDir) -> Result<Option<scrun_kernel::gate::ExecGate>> {
     if !matches!(meta.layers, scrun_detect::layers::Rootfs::Overlay(_)) {
         return Ok(None);
     }
-    let gate = if meta.mode == "enforce" {
+    let gate = if meta.mode == scrun_detect::policy::Mode::Enforce {
         scrun_kernel::gate::ExecGate::new()
     } else {
         scrun_kernel::gate::ExecGate::watcher()

@@ -60,12 +60,6 @@ pub struct Policy {
     pub config: Config,
 }
 
-impl Policy {
-    pub fn mode_name(&self) -> String {
-        self.config.mode.to_string()
-    }
-}
-
 /// Load `SCRUN_CONFIG` or /etc/scrun/config.toml. An invalid file is an error, never a silent
 /// fallback to audit mode; a missing default file means the defaults.
 pub fn load_policy() -> Result<Policy> {

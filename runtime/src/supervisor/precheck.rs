@@ -13,7 +13,7 @@ use crate::scrun_dir::ScrunDir;
 /// point; this is the same decision, taken early, on the rootfs as `create` sees it.
 pub fn precheck_entrypoint(sdir: &ScrunDir, spec: &serde_json::Value) -> Result<()> {
     let meta = sdir.load_meta()?;
-    if meta.mode != "enforce" {
+    if meta.mode != scrun_detect::policy::Mode::Enforce {
         return Ok(());
     }
     let Some(arg0) = spec.pointer("/process/args/0").and_then(|a| a.as_str()) else {
