@@ -173,7 +173,18 @@ hash_cache_dir = "{cache}"
     );
 
     let bundle = fx.wd.join("bundle");
-    fx.ok(&["create", "--bundle", bundle.to_str().unwrap(), &fx.id]);
+    // The caller's --log (as containerd passes it): the supervisor must never write there.
+    let caller_log = fx.wd.join("create-log.json");
+    fx.ok(&[
+        "--log",
+        caller_log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        &fx.id,
+    ]);
     fx.ok(&["start", &fx.id]);
     fx.ok(&["exec", &fx.id, "/bin/busybox-evil", "true"]);
     assert!(
@@ -216,6 +227,21 @@ hash_cache_dir = "{cache}"
         }
     };
     assert_eq!(found.len(), 1, "{found:?}");
+    // A library event inside the supervisor (scrun-detect's "intel index reloaded", in the
+    // worker) reached the container's log, in create's --log-format, and not the caller's log.
+    let reloaded = |text: &str| text.contains("intel index reloaded");
+    wait_for("the reload in the container's log", 10, || {
+        reloaded(&fx.ok(&["logs", &fx.id]))
+    });
+    for line in fx.ok(&["logs", &fx.id]).lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("a JSON log line");
+        assert!(
+            v["level"].is_string() && v["msg"].is_string() && v["time"].is_string(),
+            "{line}"
+        );
+    }
+    let caller = fs::read_to_string(&caller_log).unwrap_or_default();
+    assert!(!reloaded(&caller), "in the caller's --log: {caller}");
     let f = &found[0];
     assert_eq!(
         f["category"],

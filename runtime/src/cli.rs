@@ -92,6 +92,8 @@ pub enum Command {
     Checkpoint(liboci_cli::Checkpoint),
     /// list and query the findings scrun wrote
     Findings(Findings),
+    /// print the log of a container's exec supervisor (until the container is deleted)
+    Logs(Logs),
     /// compile threat feeds into a shared index, inspect it, look a hash up
     #[command(subcommand)]
     Intel(Intel),
@@ -110,6 +112,12 @@ pub struct Kill {
     /// send the signal to every process of the container
     #[arg(short, long)]
     pub all: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct Logs {
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new(), required = true)]
+    pub container_id: String,
 }
 
 #[derive(Args, Debug)]

@@ -149,6 +149,9 @@ pub struct Meta {
     /// The scrun binary as it was invoked (for response hooks that call back into scrun).
     #[serde(default)]
     pub scrun_bin: PathBuf,
+    /// The `--log-format` of `create`: the supervisor's log (`supervisor.log`) is written in it.
+    #[serde(default)]
+    pub log_format: crate::logging::Format,
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ pub mod hooks;
 pub mod model;
 pub mod props;
 pub mod query;
-mod ratelimit;
+pub mod ratelimit;
 pub mod sink;
 pub mod taxonomy;
 pub mod webhook;

@@ -153,6 +153,11 @@ fn prepare(
         layers,
         rootfs_dev,
         scrun_bin: invoked_binary(),
+        log_format: if global.json_logs() {
+            crate::logging::Format::Json
+        } else {
+            crate::logging::Format::Text
+        },
     };
     sdir.save_meta(&meta)?;
     crate::supervisor::precheck_entrypoint(sdir, &spec)?;

@@ -17,6 +17,7 @@ mod findings;
 mod intel;
 mod kill;
 mod list;
+mod logs;
 mod pause;
 mod ps;
 mod run;
@@ -74,6 +75,7 @@ pub fn dispatch(command: Command, global: &GlobalOpts) -> Result<u8> {
             )
         }
         Command::Findings(a) => findings::findings(a).map(|_| 0),
+        Command::Logs(a) => logs::logs(&a, &root).map(|_| 0),
         Command::Intel(a) => intel::intel(a),
         Command::Supervise(a) => crate::supervisor::run(a).map(|_| 0),
     }

@@ -11,6 +11,7 @@ use scrun_detect::{HashCache, Target};
 use scrun_findings::sink::{FileSink, MultiSink, Sink, StdoutSink};
 use scrun_kernel::resolve;
 
+use crate::logging::ContainerLog;
 use crate::scrun_dir::Meta;
 
 /// Everything a listener thread needs to decide, built once per supervisor.
@@ -162,7 +163,7 @@ pub struct Via {
 #[allow(clippy::too_many_arguments)]
 pub fn decide(
     ctx: &Context,
-    log: &super::RateLimitedLog,
+    log: &ContainerLog,
     pid: u32,
     path: &[u8],
     argv: &mut dyn Strings,
@@ -226,7 +227,7 @@ pub fn decide(
         ctx.engine
             .evaluate_with(&mut event, &resolved.meta, || resolved.readable(), complete);
     if let Some(err) = &decision.error {
-        log.warn(&format!(
+        log.warn(format_args!(
             "exec of {} in pid {pid}: {err}",
             event.requested_path
         ));
@@ -242,7 +243,7 @@ pub fn decide(
             );
         }
         if let Err(e) = ctx.sink.emit(finding) {
-            log.error(&format!("cannot write finding: {e}"));
+            log.error(format_args!("cannot write finding: {e}"));
         }
     }
     decision

@@ -148,7 +148,7 @@ pub fn handle(
             Err(e) => {
                 shared
                     .log
-                    .error(&format!("cannot open the root of pid {pid}: {e}"));
+                    .error(format_args!("cannot open the root of pid {pid}: {e}"));
                 return if enforce
                     && ctx.config.supervisor.on_error == scrun_detect::policy::OnError::Deny
                 {

@@ -21,7 +21,7 @@ pub fn serve_lease_breaks(shared: &Shared, breaks: &scrun_kernel::gate::LeaseBre
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => {
-                shared.log.error(&format!("lease-break wait: {e}"));
+                shared.log.error(format_args!("lease-break wait: {e}"));
                 return;
             }
         }
@@ -45,7 +45,7 @@ pub fn serve_gate(shared: &Shared, gate: &scrun_kernel::gate::ExecGate) {
     if let Err(e) = scrun_kernel::gate::ignore_lease_break_signal() {
         shared
             .log
-            .error(&format!("cannot ignore SIGIO for read leases: {e}"));
+            .error(format_args!("cannot ignore SIGIO for read leases: {e}"));
     }
     let (held_tx, held_rx) =
         std::sync::mpsc::channel::<(std::time::Instant, scrun_kernel::gate::GateEvent)>();
@@ -64,7 +64,7 @@ pub fn serve_gate(shared: &Shared, gate: &scrun_kernel::gate::ExecGate) {
             Ok(true) => {}
             Ok(false) => continue,
             Err(e) => {
-                shared.log.error(&format!("exec gate wait: {e}"));
+                shared.log.error(format_args!("exec gate wait: {e}"));
                 std::thread::sleep(std::time::Duration::from_millis(100));
                 continue;
             }
@@ -72,7 +72,7 @@ pub fn serve_gate(shared: &Shared, gate: &scrun_kernel::gate::ExecGate) {
         let events = match gate.read_events() {
             Ok(ev) => ev,
             Err(e) => {
-                shared.log.error(&format!("exec gate read: {e}"));
+                shared.log.error(format_args!("exec gate read: {e}"));
                 continue;
             }
         };
@@ -82,7 +82,7 @@ pub fn serve_gate(shared: &Shared, gate: &scrun_kernel::gate::ExecGate) {
                     let _ = held_tx.send((std::time::Instant::now() + LEASE_HOLD, ev));
                 }
             } else if ev.is_overflow() {
-                shared.log.error("exec gate queue overflow");
+                shared.log.error(format_args!("exec gate queue overflow"));
             } else {
                 watch_check(shared, &ev);
             }
@@ -142,7 +142,7 @@ fn watch_check(shared: &Shared, ev: &scrun_kernel::gate::GateEvent) {
             return;
         }
         Some(_) => {
-            shared.log.warn(&format!(
+            shared.log.warn(format_args!(
                 "pid {}: the file exec'd is not the one decided on",
                 ev.pid
             ));
@@ -182,7 +182,7 @@ fn gate_decide(
         if let Err(e) = gate.respond(ev, allow) {
             shared
                 .log
-                .error(&format!("exec gate answer for pid {}: {e}", ev.pid));
+                .error(format_args!("exec gate answer for pid {}: {e}", ev.pid));
         }
     };
     let Some(file) = ev.file() else {
@@ -199,7 +199,7 @@ fn gate_decide(
     let _lease = match scrun_kernel::gate::HeldLease::take(file) {
         Ok(l) => l,
         Err(e) => {
-            shared.log.warn(&format!(
+            shared.log.warn(format_args!(
                 "exec of a file open for writing denied (pid {}): {e}",
                 ev.pid
             ));

@@ -8,15 +8,20 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use super::health;
 use super::spawn::{WorkerProc, close_inherited_fds};
 use super::worker;
-use super::{RateLimitedLog, health};
+use crate::logging::ContainerLog;
 use crate::scrun_dir::ScrunDir;
 
 /// The keeper's life: detach (own session, no inherited descriptors but `ready` and `listen`),
 /// set up, say ready on `ready` (or why not), serve.
 pub fn main(sdir: &ScrunDir, ready: RawFd, listen: Option<RawFd>) -> Result<()> {
     let _ = nix::unistd::setsid();
+    // From here on, this process and its worker log into the container's log, never into the
+    // caller's --log file.
+    let log_format = sdir.load_meta().map(|m| m.log_format).unwrap_or_default();
+    crate::logging::to_container_log(&sdir.supervisor_log(), log_format);
     close_inherited_fds(&[ready, listen.unwrap_or(-1)]);
     let mut ready_pipe = (ready >= 0)
         .then(|| {
@@ -25,7 +30,7 @@ pub fn main(sdir: &ScrunDir, ready: RawFd, listen: Option<RawFd>) -> Result<()> 
                 .map(fs::File::from)
         })
         .flatten();
-    let keeper = match keeper_setup(sdir, listen) {
+    let keeper = match keeper_setup(sdir, listen, log_format) {
         Ok(k) => k,
         Err(e) => {
             if let Some(p) = ready_pipe.as_mut() {
@@ -56,7 +61,7 @@ struct Keeper {
     gate: Option<scrun_kernel::gate::ExecGate>,
     init_seen: bool,
     restarts: u32,
-    log: RateLimitedLog,
+    log: ContainerLog,
 }
 
 /// The exec gate binds an enforce-mode verdict to the file the kernel actually opens (fanotify
@@ -80,7 +85,11 @@ fn open_gate(sdir: &ScrunDir) -> Result<Option<scrun_kernel::gate::ExecGate>> {
     Ok(Some(gate))
 }
 
-fn keeper_setup(sdir: &ScrunDir, listen_fd: Option<RawFd>) -> Result<Keeper> {
+fn keeper_setup(
+    sdir: &ScrunDir,
+    listen_fd: Option<RawFd>,
+    log_format: crate::logging::Format,
+) -> Result<Keeper> {
     // The socket `create` bound and handed over (connections made meanwhile wait in its
     // backlog), or a fresh one.
     let socket = match listen_fd {
@@ -107,7 +116,7 @@ fn keeper_setup(sdir: &ScrunDir, listen_fd: Option<RawFd>) -> Result<Keeper> {
         gate,
         init_seen: false,
         restarts: 0,
-        log: RateLimitedLog::open(&sdir.supervisor_log()),
+        log: ContainerLog::open(&sdir.supervisor_log(), log_format),
     };
     keeper.forward_gate();
     Ok(keeper)
@@ -127,7 +136,7 @@ impl Keeper {
                 g.as_fd(),
             ) {
                 self.log
-                    .error(&format!("cannot hand the exec gate to the worker: {e}"));
+                    .error(format_args!("cannot hand the exec gate to the worker: {e}"));
             }
         }
     }
@@ -148,7 +157,7 @@ impl Keeper {
         let (state, fds) = match scrun_kernel::listener::receive_process_state(&stream, 64 * 1024) {
             Ok(v) => v,
             Err(e) => {
-                self.log.warn(&format!("bad listener message: {e}"));
+                self.log.warn(format_args!("bad listener message: {e}"));
                 return;
             }
         };
@@ -156,7 +165,7 @@ impl Keeper {
             Ok(fd) => fd,
             Err(e) => {
                 self.log
-                    .warn(&format!("listener message without a seccomp fd: {e}"));
+                    .warn(format_args!("listener message without a seccomp fd: {e}"));
                 return;
             }
         };
@@ -167,14 +176,14 @@ impl Keeper {
         if let Err(e) = self.forward(&h) {
             // The restart path hands it over again; until then the execs wait.
             self.log
-                .warn(&format!("cannot hand a listener to the worker: {e}"));
+                .warn(format_args!("cannot hand a listener to the worker: {e}"));
         }
         self.held.push(h);
     }
 
     fn restart_worker(&mut self, why: &str) {
         self.restarts += 1;
-        self.log.error(&format!(
+        self.log.error(format_args!(
             "exec supervision worker {why}; restarting it (restart {})",
             self.restarts
         ));
@@ -188,8 +197,9 @@ impl Keeper {
         // The dead worker's leases went with it: its ignored inodes must meet the gate again.
         if let Some(g) = &self.gate {
             if let Err(e) = g.flush_inode_marks() {
-                self.log
-                    .error(&format!("cannot flush the exec gate's inode marks: {e}"));
+                self.log.error(format_args!(
+                    "cannot flush the exec gate's inode marks: {e}"
+                ));
             }
         }
         loop {
@@ -199,7 +209,8 @@ impl Keeper {
                     break;
                 }
                 Err(e) => {
-                    self.log.error(&format!("cannot restart the worker: {e:#}"));
+                    self.log
+                        .error(format_args!("cannot restart the worker: {e:#}"));
                     std::thread::sleep(Duration::from_millis(500));
                 }
             }
@@ -207,8 +218,9 @@ impl Keeper {
         self.forward_gate();
         for h in &self.held {
             if let Err(e) = self.forward(h) {
-                self.log
-                    .error(&format!("cannot hand a listener to the new worker: {e}"));
+                self.log.error(format_args!(
+                    "cannot hand a listener to the new worker: {e}"
+                ));
             }
         }
     }

@@ -35,7 +35,6 @@ mod gate;
 pub mod health;
 mod keeper;
 mod precheck;
-mod ratelimit;
 mod spawn;
 mod vetted;
 mod worker;
@@ -48,10 +47,10 @@ use anyhow::{Context, Result};
 use scrun_detect::policy::Config;
 
 use crate::cli::Supervise;
+use crate::logging::ContainerLog;
 use crate::scrun_dir::ScrunDir;
 
 pub use precheck::precheck_entrypoint;
-pub use ratelimit::RateLimitedLog;
 pub use spawn::{Starting, stop};
 
 /// The policy in force: the config file and where it came from.
@@ -89,7 +88,7 @@ pub struct Shared {
     pub lease_breaks: Option<scrun_kernel::gate::LeaseBreaks>,
     pub sdir: ScrunDir,
     pub engine: decide::Context,
-    pub log: RateLimitedLog,
+    pub log: ContainerLog,
     pub active: AtomicUsize,
     pub init_seen: AtomicBool,
 }
@@ -110,7 +109,7 @@ impl Shared {
         .ok();
         let meta = sdir.load_meta()?;
         let config = config_of(&meta)?;
-        let log = RateLimitedLog::open(&sdir.supervisor_log());
+        let log = ContainerLog::open(&sdir.supervisor_log(), meta.log_format);
         let engine =
             decide::Context::new(&meta, config, sdir).context("cannot set up exec supervision")?;
         Ok(Shared {
@@ -151,6 +150,7 @@ pub fn run(a: Supervise) -> Result<()> {
 /// The hook runner's loop: until the worker closes the pipe.
 fn run_hook_runner(sdir: &ScrunDir) -> Result<()> {
     let meta = sdir.load_meta()?;
+    crate::logging::to_container_log(&sdir.supervisor_log(), meta.log_format);
     let config = config_of(&meta)?;
     let specs: Vec<_> = config.findings.hooks.iter().map(|h| h.spec()).collect();
     let env = vec![
@@ -165,8 +165,8 @@ fn run_hook_runner(sdir: &ScrunDir) -> Result<()> {
         ),
     ];
     let stats = scrun_findings::hooks::run_hook_loop(std::io::stdin().lock(), &specs, &env);
-    let log = RateLimitedLog::open(&sdir.supervisor_log());
-    log.warn(&format!("response hooks done: {stats:?}"));
+    let log = ContainerLog::open(&sdir.supervisor_log(), meta.log_format);
+    log.warn(format_args!("response hooks done: {stats:?}"));
     Ok(())
 }
 

@@ -4,7 +4,8 @@
 use anyhow::{Context, Result, bail};
 use scrun_detect::event::Known;
 
-use super::{RateLimitedLog, config_of, decide, exec};
+use super::{config_of, decide, exec};
+use crate::logging::ContainerLog;
 use crate::scrun_dir::ScrunDir;
 
 /// Enforce mode: decide on the entrypoint before the container exists, so a blocked entrypoint
@@ -50,7 +51,7 @@ pub fn precheck_entrypoint(sdir: &ScrunDir, spec: &serde_json::Value) -> Result<
     };
     let root = scrun_kernel::resolve::RootDir::open_path(&meta.rootfs)
         .with_context(|| format!("cannot open rootfs {}", meta.rootfs.display()))?;
-    let log = RateLimitedLog::open(&sdir.supervisor_log());
+    let log = ContainerLog::open(&sdir.supervisor_log(), meta.log_format);
     for cand in candidates {
         let Ok(resolved) = scrun_kernel::resolve::resolve_exec(
             &root,

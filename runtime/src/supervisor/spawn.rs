@@ -137,7 +137,6 @@ fn fork_keeper(
         // stdio on /dev/null, no log lines into the caller's --log file.
         let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
         let _ = redirect_stdio_to_null();
-        crate::logging::discard_after_fork();
         let Ok(listen) = nix::unistd::dup(listen.as_raw_fd()) else {
             return 1;
         };
@@ -320,10 +319,10 @@ pub fn stop(sdir: &ScrunDir) {
 }
 
 /// Closes every inherited descriptor above stderr but `keep` (and the log sink's, see
-/// [`crate::logging::discard_after_fork`]): `close_range`, not one `close` per descriptor.
+/// [`crate::logging::log_fds`]): `close_range`, not one `close` per descriptor.
 pub fn close_inherited_fds(keep: &[RawFd]) {
     let mut keep = keep.to_vec();
-    keep.extend(crate::logging::sink_fd());
+    keep.extend(crate::logging::log_fds());
     let _ = scrun_kernel::sandbox::close_inherited_fds(&keep);
 }
 

@@ -60,7 +60,7 @@ fn worker_loop(shared: Arc<Shared>, socket: scrun_kernel::listener::ListenerSock
             Err(e) => {
                 shared
                     .log
-                    .warn(&format!("accept on {}: {e}", socket.path().display()));
+                    .warn(format_args!("accept on {}: {e}", socket.path().display()));
                 std::thread::sleep(Duration::from_millis(10));
                 continue;
             }
@@ -103,7 +103,7 @@ pub fn serve_connection(shared: &Shared, stream: UnixStream) {
     let (state, fds) = match scrun_kernel::listener::receive_process_state(&stream, 64 * 1024) {
         Ok(v) => v,
         Err(e) => {
-            shared.log.warn(&format!("bad listener message: {e}"));
+            shared.log.warn(format_args!("bad listener message: {e}"));
             return;
         }
     };
@@ -126,7 +126,7 @@ pub fn serve_connection(shared: &Shared, stream: UnixStream) {
         Err(e) => {
             shared
                 .log
-                .warn(&format!("listener message without a seccomp fd: {e}"));
+                .warn(format_args!("listener message without a seccomp fd: {e}"));
             return;
         }
     };
@@ -152,14 +152,14 @@ fn serve_listener(shared: &Shared, listener: Listener) {
                 Err(e) => {
                     shared
                         .log
-                        .error(&format!("poll on a seccomp listener: {e}"));
+                        .error(format_args!("poll on a seccomp listener: {e}"));
                     return;
                 }
             },
             Err(e) => {
                 shared
                     .log
-                    .error(&format!("seccomp notification receive: {e}"));
+                    .error(format_args!("seccomp notification receive: {e}"));
                 if matches!(e, NotifyError::BadListener { .. }) {
                     return;
                 }
@@ -177,7 +177,7 @@ fn serve_listener(shared: &Shared, listener: Listener) {
             if !matches!(e, NotifyError::Gone) {
                 shared
                     .log
-                    .error(&format!("seccomp answer for pid {}: {e}", notif.pid));
+                    .error(format_args!("seccomp answer for pid {}: {e}", notif.pid));
             }
         }
     }
