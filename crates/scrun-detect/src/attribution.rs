@@ -104,3 +104,163 @@ pub fn indirect_target<R>(
 fn lossy(v: &[u8]) -> String {
     String::from_utf8_lossy(v).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Known;
+
+    fn argv(items: &[&str]) -> Known {
+        Known(items.iter().map(|s| s.as_bytes().to_vec()).collect())
+    }
+
+    /// Strings that count their reads (argv must be read only when it can matter).
+    struct Counted(Known, usize);
+
+    impl Strings for Counted {
+        fn get(&mut self) -> (&[Vec<u8>], bool) {
+            self.1 += 1;
+            self.0.get()
+        }
+    }
+
+    /// `indirect_target` with a resolver that knows `files` (and records what it was asked).
+    fn indirect(
+        target: &str,
+        requested: &str,
+        args: &[&str],
+        files: &[&str],
+    ) -> Option<(String, Runner)> {
+        indirect_target(
+            Path::new(target),
+            requested.as_bytes(),
+            &mut argv(args),
+            |c| {
+                let c = String::from_utf8_lossy(c).into_owned();
+                files.contains(&c.as_str()).then_some(c)
+            },
+        )
+    }
+
+    #[test]
+    fn shebang_lines() {
+        assert_eq!(
+            shebang_interpreter(b"#!/bin/sh -e\necho"),
+            Some("/bin/sh".into())
+        );
+        assert_eq!(
+            shebang_interpreter(b"#! /usr/bin/env python3\n"),
+            Some("/usr/bin/env".into())
+        );
+        assert_eq!(shebang_interpreter(b"#!\n"), None);
+        assert_eq!(shebang_interpreter(b"#!   \n/bin/sh"), None);
+        assert_eq!(shebang_interpreter(b"\x7fELF#!/bin/sh"), None);
+        assert_eq!(shebang_interpreter(b""), None);
+        assert_eq!(
+            shebang_interpreter(b"#!/bin/bash"),
+            Some("/bin/bash".into())
+        );
+    }
+
+    #[test]
+    fn the_loader_runs_its_first_non_option_argument() {
+        let files = ["./bin", "/app/x"];
+        assert_eq!(
+            indirect(
+                "/lib/ld-linux-x86-64.so.2",
+                "/lib/ld-linux-x86-64.so.2",
+                &["ld", "./bin"],
+                &files
+            ),
+            Some(("./bin".into(), Runner::Loader))
+        );
+        // Options with a value are skipped with their value; others alone.
+        assert_eq!(
+            indirect(
+                "/lib/ld-musl-x86_64.so.1",
+                "/lib/ld-musl-x86_64.so.1",
+                &["ld", "--library-path", "/lib", "--verify", "/app/x", "arg"],
+                &files
+            ),
+            Some(("/app/x".into(), Runner::Loader))
+        );
+        assert_eq!(
+            indirect("/lib/ld.so", "/lib/ld.so", &["ld", "--list"], &files),
+            None
+        );
+        // What the resolver does not find is not attributed.
+        assert_eq!(
+            indirect("/lib/ld.so.1", "/lib/ld.so.1", &["ld", "/nowhere"], &files),
+            None
+        );
+    }
+
+    #[test]
+    fn a_shell_runs_its_script_argument_but_not_an_option() {
+        let files = ["./s.sh"];
+        assert_eq!(
+            indirect("/bin/bash", "/bin/bash", &["bash", "./s.sh"], &files),
+            Some(("./s.sh".into(), Runner::Shell))
+        );
+        assert_eq!(
+            indirect("/bin/sh", "/bin/sh", &["sh", "-c", "./s.sh"], &files),
+            None
+        );
+        assert_eq!(indirect("/bin/sh", "/bin/sh", &["sh", ""], &files), None);
+        assert_eq!(indirect("/bin/sh", "/bin/sh", &["sh"], &files), None);
+        assert_eq!(
+            indirect(
+                "/usr/bin/python3",
+                "/usr/bin/python3",
+                &["python3", "./s.sh"],
+                &files
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn busybox_is_a_shell_only_when_asked_as_one() {
+        let files = ["./s.sh"];
+        assert_eq!(
+            indirect("/bin/busybox", "/bin/sh", &["sh", "./s.sh"], &files),
+            Some(("./s.sh".into(), Runner::Shell))
+        );
+        assert_eq!(
+            indirect(
+                "/bin/busybox",
+                "/bin/busybox",
+                &["/bin/ash", "./s.sh"],
+                &files
+            ),
+            Some(("./s.sh".into(), Runner::Shell))
+        );
+        assert_eq!(
+            indirect("/bin/busybox", "/bin/cat", &["cat", "./s.sh"], &files),
+            None
+        );
+        assert_eq!(
+            indirect("/bin/busybox", "/bin/sh", &["cat", "./s.sh"], &files),
+            None
+        );
+    }
+
+    #[test]
+    fn argv_is_not_read_for_a_plain_binary() {
+        let mut args = Counted(argv(&["true"]), 0);
+        let r = indirect_target(
+            Path::new("/bin/true"),
+            b"/bin/true",
+            &mut args,
+            |_| Some(()),
+        );
+        assert!(r.is_none());
+        assert_eq!(args.1, 0);
+        // busybox asked as `true`: not a shell, argv still unread.
+        let r = indirect_target(Path::new("/bin/busybox"), b"/bin/true", &mut args, |_| {
+            Some(())
+        });
+        assert!(r.is_none());
+        assert_eq!(args.1, 0);
+    }
+}

@@ -274,3 +274,135 @@ fn enrich(event: &mut ExecEvent, pid: u32) {
 fn lossy(v: &[u8]) -> String {
     String::from_utf8_lossy(v).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use scrun_detect::engine::Verdict;
+    use scrun_detect::event::Known;
+    use scrun_findings::Finding;
+    use scrun_findings::sink::SinkError;
+
+    use super::*;
+    use crate::supervisor::testutil::Fixture;
+
+    /// The sinks, faked: keeps what it is given, or fails.
+    #[derive(Clone, Default)]
+    struct Kept(Arc<Mutex<Vec<Finding>>>, bool);
+
+    impl Sink for Kept {
+        fn emit(&self, finding: &Finding) -> Result<(), SinkError> {
+            if self.1 {
+                return Err(SinkError::Writer {
+                    target: "the test sink",
+                    cause: std::io::Error::other("full"),
+                });
+            }
+            self.0.lock().unwrap().push(finding.clone());
+            Ok(())
+        }
+    }
+
+    fn context(fx: &Fixture, sink: Kept) -> Context {
+        let meta = fx.meta();
+        let config = super::super::config_of(&meta).unwrap();
+        let mut ctx = Context::new(&meta, config, &fx.sdir).unwrap();
+        ctx.sink = Box::new(sink);
+        ctx
+    }
+
+    fn resolved(fx: &Fixture, path: &str) -> resolve::Resolved {
+        let host = fx.host_path(path);
+        let file = std::fs::File::open(&host).unwrap();
+        let meta = file.metadata().unwrap();
+        resolve::Resolved::opened(file, path.into(), meta)
+    }
+
+    fn decide_on(fx: &Fixture, ctx: &Context, path: &str, via: Via) -> Decision {
+        let log = ContainerLog::open(&fx.sdir.supervisor_log(), crate::logging::Format::Json);
+        decide(
+            ctx,
+            &log,
+            std::process::id(),
+            path.as_bytes(),
+            &mut Known(vec![path.as_bytes().to_vec(), b"--flag".to_vec()]),
+            None,
+            "execve",
+            &resolved(fx, path),
+            via,
+        )
+    }
+
+    #[test]
+    fn a_listed_file_is_blocked_in_enforce_and_reported_with_its_argv() {
+        let fx = Fixture::new(Mode::Enforce);
+        let kept = Kept::default();
+        let ctx = context(&fx, kept.clone());
+        let d = decide_on(&fx, &ctx, "/bin/evil", Via::default());
+        assert_eq!(d.verdict, Verdict::Block);
+        let found = kept.0.lock().unwrap();
+        assert_eq!(found.len(), 1);
+        let json = serde_json::to_value(&found[0]).unwrap();
+        let text = json.to_string();
+        assert!(text.contains(&fx.evil_sha), "{text}");
+        assert!(text.contains("--flag"), "argv is in the finding: {text}");
+        assert_eq!(json["sourceProperties"].get("scrun_decided_by"), None);
+    }
+
+    #[test]
+    fn an_unlisted_file_is_allowed_without_a_finding() {
+        let fx = Fixture::new(Mode::Enforce);
+        let kept = Kept::default();
+        let ctx = context(&fx, kept.clone());
+        let d = decide_on(&fx, &ctx, "/bin/ok", Via::default());
+        assert_eq!(d.verdict, Verdict::Allow);
+        assert!(kept.0.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn audit_mode_allows_and_reports() {
+        let fx = Fixture::new(Mode::Audit);
+        let kept = Kept::default();
+        let ctx = context(&fx, kept.clone());
+        let d = decide_on(&fx, &ctx, "/bin/evil", Via::default());
+        assert_eq!(d.verdict, Verdict::Allow);
+        assert_eq!(kept.0.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_gate_and_a_swap_are_named_in_the_finding() {
+        let fx = Fixture::new(Mode::Audit);
+        let kept = Kept::default();
+        let ctx = context(&fx, kept.clone());
+        let via = Via {
+            decided_by: Some("exec-watch"),
+            changed_after_decision: true,
+            interpreter: Some("/bin/sh".into()),
+            ..Via::default()
+        };
+        decide_on(&fx, &ctx, "/bin/evil", via);
+        let found = kept.0.lock().unwrap();
+        let json = serde_json::to_value(&found[0]).unwrap();
+        let props = &json["sourceProperties"];
+        assert_eq!(props["scrun_decided_by"], "exec-watch");
+        assert_eq!(props["scrun_changed_after_decision"], "true");
+        assert!(
+            json["description"].as_str().unwrap().contains("swapped"),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn a_failing_sink_is_logged_and_does_not_change_the_verdict() {
+        let fx = Fixture::new(Mode::Enforce);
+        let ctx = context(&fx, Kept(Arc::default(), true));
+        let d = decide_on(&fx, &ctx, "/bin/evil", Via::default());
+        assert_eq!(d.verdict, Verdict::Block);
+        let log = fx.log();
+        assert!(
+            log.contains("cannot write finding") && log.contains("the test sink"),
+            "{log}"
+        );
+    }
+}

@@ -36,6 +36,8 @@ pub mod health;
 mod keeper;
 mod precheck;
 mod spawn;
+#[cfg(test)]
+mod testutil;
 mod vetted;
 mod worker;
 

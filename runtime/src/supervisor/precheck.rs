@@ -110,3 +110,48 @@ pub fn precheck_entrypoint(sdir: &ScrunDir, spec: &serde_json::Value) -> Result<
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervisor::testutil::Fixture;
+    use scrun_detect::policy::Mode;
+
+    fn spec(args: &[&str], cwd: &str, path: Option<&str>) -> serde_json::Value {
+        let env: Vec<String> = path.map(|p| format!("PATH={p}")).into_iter().collect();
+        serde_json::json!({"process": {"args": args, "cwd": cwd, "env": env}})
+    }
+
+    #[test]
+    fn enforce_mode_blocks_a_listed_entrypoint_however_it_is_named() {
+        let fx = Fixture::new(Mode::Enforce);
+        for s in [
+            spec(&["/bin/evil", "x"], "/", None),
+            spec(&["evil"], "/", Some("/usr/bin:/bin")),
+            spec(&["./evil"], "/bin", None),
+            spec(&["evil"], "/", None), // the default PATH
+        ] {
+            let err = precheck_entrypoint(&fx.sdir, &s).unwrap_err().to_string();
+            assert!(
+                err.contains("blocked the entrypoint /bin/evil") && err.contains(&fx.evil_sha),
+                "{s}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn enforce_mode_lets_an_unlisted_or_missing_entrypoint_through() {
+        let fx = Fixture::new(Mode::Enforce);
+        precheck_entrypoint(&fx.sdir, &spec(&["/bin/ok"], "/", None)).unwrap();
+        // Not found: the trapped exec (the kernel) says so, not the precheck.
+        precheck_entrypoint(&fx.sdir, &spec(&["nothere"], "/", Some("/bin"))).unwrap();
+        precheck_entrypoint(&fx.sdir, &serde_json::json!({"process": {}})).unwrap();
+    }
+
+    #[test]
+    fn audit_mode_does_not_precheck() {
+        let fx = Fixture::new(Mode::Audit);
+        precheck_entrypoint(&fx.sdir, &spec(&["/bin/evil"], "/", None)).unwrap();
+        assert!(!fx.dir.path().join("findings.jsonl").exists());
+    }
+}

@@ -148,3 +148,61 @@ impl Vetted {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(ino: u64) -> scrun_detect::FileKey {
+        scrun_detect::FileKey {
+            dev: 1,
+            ino,
+            size: 10,
+            mtime_ns: 5,
+            ctime_ns: 5,
+        }
+    }
+
+    #[test]
+    fn nothing_is_recorded_until_a_gate_serves() {
+        let d = Decided::default();
+        d.record(7, key(1));
+        assert_eq!(d.take(7), None);
+        d.activate();
+        d.record(7, key(1));
+        assert_eq!(d.take(7), Some(key(1)));
+        // Once: the gate's event for that exec takes it.
+        assert_eq!(d.take(7), None);
+        assert_eq!(d.take(-1), None);
+    }
+
+    #[test]
+    fn the_last_decision_per_pid_counts_and_the_map_is_bounded() {
+        let d = Decided::default();
+        d.activate();
+        d.record(1, key(1));
+        d.record(1, key(2));
+        assert_eq!(d.take(1), Some(key(2)));
+        let k = key(3);
+        for pid in 0..(Decided::MAX as u32 + 10) {
+            d.record(pid, k);
+        }
+        assert!(d.map.lock().unwrap().len() <= Decided::MAX + 1);
+        assert_eq!(d.take(Decided::MAX as i32 + 9), Some(k));
+    }
+
+    #[test]
+    fn without_a_gate_nothing_is_vetted_and_nothing_opened() {
+        let v = Vetted::new(0, 1024);
+        let k = key(1);
+        let mut opened = false;
+        assert!(!v.vet_with::<&std::fs::File>(&k, || {
+            opened = true;
+            None
+        }));
+        assert!(!opened);
+        v.on_lease_break();
+        assert_eq!(v.max, 256, "a quarter of the descriptor limit");
+        assert_eq!(Vetted::new(0, 1 << 30).max, Vetted::MAX);
+    }
+}
