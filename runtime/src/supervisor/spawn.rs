@@ -201,27 +201,13 @@ fn exec_keeper(sdir: &ScrunDir, listen: std::os::fd::BorrowedFd<'_>) -> Result<S
     let child_wr = OwnedFdGuard(child_wr);
     drop(wr);
     let child_listen = OwnedFdGuard(nix::unistd::dup(listen.as_raw_fd()).context("dup")?);
-    let mut cmd = Command::new(supervisor_binary(sdir));
-    cmd.arg("supervise")
-        .arg(&sdir.path)
-        .arg("--ready-fd")
+    let mut cmd = supervise_command(sdir);
+    cmd.arg("--ready-fd")
         .arg(child_wr.0.to_string())
         .arg("--listen-fd")
-        .arg(child_listen.0.to_string());
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .env_clear()
-        .env(
-            "PATH",
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        );
-    for var in ["SCRUN_CONFIG", "SCRUN_RUN_DIR", "RUST_BACKTRACE"] {
-        if let Some(v) = std::env::var_os(var) {
-            cmd.env(var, v);
-        }
-    }
+        .arg(child_listen.0.to_string())
+        .stdin(Stdio::null())
+        .process_group(0);
     let child = cmd.spawn().context("cannot run scrun supervise")?;
     drop(child_wr);
     drop(child_listen);
@@ -332,11 +318,20 @@ pub fn close_inherited_fds(keep: &[RawFd]) {
 pub fn spawn_hook_runner(sdir: &ScrunDir) -> std::io::Result<std::os::fd::OwnedFd> {
     let (rd, wr) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
+    supervise_command(sdir)
+        .arg("--hook-runner")
+        .stdin(Stdio::from(rd))
+        .spawn()?;
+    Ok(wr)
+}
+
+/// `scrun supervise DIR` (the keeper when it cannot be forked, the hook runner): scrun's own
+/// binary, stdout and stderr on /dev/null (its log is the container's), a clean environment
+/// but for PATH and scrun's own variables. The caller adds its arguments and stdin.
+fn supervise_command(sdir: &ScrunDir) -> Command {
     let mut cmd = Command::new(supervisor_binary(sdir));
     cmd.arg("supervise")
         .arg(&sdir.path)
-        .arg("--hook-runner")
-        .stdin(Stdio::from(rd))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .env_clear()
@@ -344,13 +339,12 @@ pub fn spawn_hook_runner(sdir: &ScrunDir) -> std::io::Result<std::os::fd::OwnedF
             "PATH",
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         );
-    for var in ["SCRUN_CONFIG", "SCRUN_RUN_DIR"] {
+    for var in ["SCRUN_CONFIG", "SCRUN_RUN_DIR", "RUST_BACKTRACE"] {
         if let Some(v) = std::env::var_os(var) {
             cmd.env(var, v);
         }
     }
-    cmd.spawn()?;
-    Ok(wr)
+    cmd
 }
 
 /// Capabilities the worker keeps: read any process's memory (`process_vm_readv`), open any file
@@ -383,4 +377,27 @@ pub fn confine_worker() -> Result<()> {
     let filter = scrun_kernel::sandbox::supervisor_filter()?;
     scrun_kernel::sandbox::apply_to_all_threads(&filter)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_supervise_command_names_the_container_and_nothing_of_the_callers_environment() {
+        let sdir = ScrunDir {
+            path: "/run/scrun.d/abc".into(),
+        };
+        let cmd = supervise_command(&sdir);
+        let args: Vec<_> = cmd.get_args().collect();
+        assert_eq!(args, ["supervise", "/run/scrun.d/abc"]);
+        let envs: Vec<_> = cmd.get_envs().filter_map(|(k, v)| v.map(|_| k)).collect();
+        assert!(envs.contains(&std::ffi::OsStr::new("PATH")), "{envs:?}");
+        assert!(
+            envs.iter().all(|k| k
+                .to_str()
+                .is_some_and(|k| k == "PATH" || k.starts_with("SCRUN_") || k == "RUST_BACKTRACE")),
+            "{envs:?}"
+        );
+    }
 }
