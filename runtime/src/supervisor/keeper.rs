@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::health;
+use super::intake::{self, Message};
 use super::spawn::{WorkerProc, close_inherited_fds};
 use super::worker;
 use crate::logging::ContainerLog;
@@ -129,9 +130,9 @@ impl Keeper {
             if let Err(e) = scrun_kernel::listener::send_process_state_to(
                 &self.sdir.worker_socket(),
                 if g.is_watcher() {
-                    worker::WATCHER_MESSAGE
+                    intake::WATCHER_MESSAGE
                 } else {
-                    worker::GATE_MESSAGE
+                    intake::GATE_MESSAGE
                 },
                 g.as_fd(),
             ) {
@@ -154,24 +155,20 @@ impl Keeper {
         let Ok(stream) = self.socket.accept() else {
             return;
         };
-        let (state, fds) = match scrun_kernel::listener::receive_process_state(&stream, 64 * 1024) {
-            Ok(v) => v,
-            Err(e) => {
-                self.log.warn(format_args!("bad listener message: {e}"));
+        let (state, fd) = match intake::receive(&stream, &self.log) {
+            Some(Message::Listener { state, fd, init }) => {
+                self.init_seen |= init;
+                (state, fd)
+            }
+            // Only the keeper sends the gate, and only to the worker.
+            Some(Message::Gate { .. }) => {
+                self.log.warn(format_args!(
+                    "listener message without a seccomp fd: an exec gate on the container's socket"
+                ));
                 return;
             }
+            None => return,
         };
-        let fd = match scrun_kernel::listener::pick_seccomp_fd(&state, fds) {
-            Ok(fd) => fd,
-            Err(e) => {
-                self.log
-                    .warn(format_args!("listener message without a seccomp fd: {e}"));
-                return;
-            }
-        };
-        if worker::is_init_state(&state) {
-            self.init_seen = true;
-        }
         let h = Held { state, fd };
         if let Err(e) = self.forward(&h) {
             // The restart path hands it over again; until then the execs wait.

@@ -33,6 +33,7 @@ mod decide;
 mod exec;
 mod gate;
 pub mod health;
+mod intake;
 mod keeper;
 mod precheck;
 mod spawn;

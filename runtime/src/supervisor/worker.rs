@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 use scrun_kernel::notify::{Listener, NotifyError, Readiness};
 
 use super::exec::{self, Answer, ThreadCache};
+use super::intake::{self, Message};
 use super::{Shared, gate};
 use crate::scrun_dir::ScrunDir;
 
@@ -80,38 +81,14 @@ fn worker_loop(shared: Arc<Shared>, socket: scrun_kernel::listener::ListenerSock
     }
 }
 
-/// The keeper's message that carries the exec gate's fanotify group instead of a listener.
-pub const GATE_MESSAGE: &[u8] = br#"{"scrunGate":true,"fds":["gateFd"]}"#;
-
-/// The same for audit mode's watcher (a notification-class group).
-pub const WATCHER_MESSAGE: &[u8] = br#"{"scrunGate":true,"watcher":true,"fds":["gateFd"]}"#;
-
-/// Whether a listener message is the container init's (libcontainer sends status "creating").
-pub fn is_init_state(state: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(state)
-        .ok()
-        .and_then(|v| {
-            v.pointer("/state/status")
-                .and_then(|s| s.as_str())
-                .map(|s| s == "creating")
-        })
-        .unwrap_or(false)
-}
-
-/// One connection on the listener socket: the OCI container process state plus the listener fd.
+/// One connection on the worker's socket: a listener, or the exec gate, from the keeper.
 pub fn serve_connection(shared: &Shared, stream: UnixStream) {
-    let (state, fds) = match scrun_kernel::listener::receive_process_state(&stream, 64 * 1024) {
-        Ok(v) => v,
-        Err(e) => {
-            shared.log.warn(format_args!("bad listener message: {e}"));
-            return;
-        }
-    };
+    let message = intake::receive(&stream, &shared.log);
     drop(stream);
-    if state == GATE_MESSAGE || state == WATCHER_MESSAGE {
-        if let Some(fd) = fds.into_iter().next() {
+    match message {
+        Some(Message::Gate { fd, watcher }) => {
             shared.allowed.activate();
-            let gate = Arc::new(if state == WATCHER_MESSAGE {
+            let gate = Arc::new(if watcher {
                 scrun_kernel::gate::ExecGate::watcher_from(fd)
             } else {
                 scrun_kernel::gate::ExecGate::from(fd)
@@ -119,21 +96,14 @@ pub fn serve_connection(shared: &Shared, stream: UnixStream) {
             shared.vetted.set_gate(Arc::clone(&gate));
             gate::serve_gate(shared, &gate);
         }
-        return;
-    }
-    let fd = match scrun_kernel::listener::pick_seccomp_fd(&state, fds) {
-        Ok(fd) => fd,
-        Err(e) => {
-            shared
-                .log
-                .warn(format_args!("listener message without a seccomp fd: {e}"));
-            return;
+        Some(Message::Listener { fd, init, .. }) => {
+            if init {
+                shared.init_seen.store(true, Ordering::SeqCst);
+            }
+            serve_listener(shared, Listener::new(fd));
         }
-    };
-    if is_init_state(&state) {
-        shared.init_seen.store(true, Ordering::SeqCst);
+        None => {}
     }
-    serve_listener(shared, Listener::new(fd));
 }
 
 fn serve_listener(shared: &Shared, listener: Listener) {
