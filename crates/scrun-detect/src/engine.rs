@@ -2,7 +2,6 @@
 //!
 //! The event model (what happened) is [`crate::event`]; how it is reported is [`crate::report`].
 
-use std::collections::{HashMap, VecDeque};
 use std::fs::{File, Metadata};
 use std::hash::Hash;
 use std::path::PathBuf;
@@ -10,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use scrun_findings::{Category, Finding};
 
+pub use crate::bounded::Bounded;
 pub use crate::event::{ContainerIdentity, Decision, ExecEvent, ProcessInfo, Verdict};
 use crate::feeds::{Intel, IntelMatch};
 use crate::hash::{Digest, FileKey, HashCache};
@@ -36,43 +36,6 @@ struct VerdictKey {
     file: FileKey,
     memfd: bool,
     dev_shm: bool,
-}
-
-/// A map bounded to `capacity` entries, oldest evicted first (the verdict cache; the supervisor's
-/// per-thread caches).
-#[derive(Debug)]
-pub struct Bounded<K, V> {
-    capacity: usize,
-    map: HashMap<K, V>,
-    order: VecDeque<K>,
-}
-
-impl<K: Hash + Eq + Copy, V: Clone> Bounded<K, V> {
-    pub fn new(capacity: usize) -> Self {
-        Bounded {
-            capacity: capacity.max(1),
-            map: HashMap::new(),
-            order: VecDeque::new(),
-        }
-    }
-
-    pub fn get(&self, k: &K) -> Option<V> {
-        self.map.get(k).cloned()
-    }
-
-    pub fn insert(&mut self, k: K, v: V) {
-        if self.map.insert(k, v).is_none() {
-            self.order.push_back(k);
-            while self.map.len() > self.capacity {
-                match self.order.pop_front() {
-                    Some(old) => {
-                        self.map.remove(&old);
-                    }
-                    None => break,
-                }
-            }
-        }
-    }
 }
 
 /// Decides execs for one container.
@@ -705,15 +668,5 @@ mod tests {
             (d.category, d.verdict),
             (Some(Category::FilelessMemfd), Verdict::Allow)
         );
-    }
-
-    #[test]
-    fn verdict_cache_is_bounded() {
-        let mut b: Bounded<u32, u32> = Bounded::new(2);
-        for i in 0..5 {
-            b.insert(i, i);
-        }
-        assert_eq!(b.map.len(), 2);
-        assert_eq!((b.get(&4), b.get(&0)), (Some(4), None));
     }
 }

@@ -1,15 +1,16 @@
 //! SHA-256 of exec targets, and a cache keyed by file identity.
 
-use std::collections::{HashMap, VecDeque};
-use std::fs::{File, Metadata};
+use std::fs::File;
 use std::io;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+
+use crate::bounded::Bounded;
 
 /// The read buffer: small enough that the copy out of the page cache stays in this core's L2
 /// (1 MiB here) while it is hashed. Measured on the 1 GiB bench file: 64 KiB 1.60 GB/s, 128 KiB
@@ -84,45 +85,14 @@ pub fn hash_file(file: &File, max_bytes: u64) -> io::Result<Digest> {
     })
 }
 
-/// A file's identity for caching: if none of these changed, neither did the content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct FileKey {
-    /// `st_dev`.
-    pub dev: u64,
-    /// `st_ino`.
-    pub ino: u64,
-    /// `st_size`.
-    pub size: u64,
-    /// `st_mtime` in nanoseconds.
-    pub mtime_ns: i64,
-    /// `st_ctime` in nanoseconds.
-    pub ctime_ns: i64,
-}
+pub use scrun_kernel::file_key::FileKey;
 
-impl FileKey {
-    /// The key of a file from its metadata.
-    pub fn from_metadata(m: &Metadata) -> Self {
-        FileKey {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime_ns: m
-                .mtime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(m.mtime_nsec()),
-            ctime_ns: m
-                .ctime()
-                .saturating_mul(1_000_000_000)
-                .saturating_add(m.ctime_nsec()),
-        }
-    }
-
-    fn file_name(&self) -> String {
-        format!(
-            "{:x}-{:x}-{:x}-{}-{}.json",
-            self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns
-        )
-    }
+/// The on-disk store's file name of `key`.
+fn entry_name(key: &FileKey) -> String {
+    format!(
+        "{:x}-{:x}-{:x}-{}-{}.json",
+        key.dev, key.ino, key.size, key.mtime_ns, key.ctime_ns
+    )
 }
 
 /// Errors from the persistent hash store (logged, never returned: the store is an optimization).
@@ -152,16 +122,11 @@ struct StoredEntry {
     digest: Digest,
 }
 
-struct Inner {
-    map: HashMap<FileKey, Digest>,
-    order: VecDeque<FileKey>,
-}
-
 /// A thread-safe, bounded cache of file digests with an optional on-disk store for immutable files.
 pub struct HashCache {
     capacity: usize,
     persistent_dir: Option<PathBuf>,
-    inner: Mutex<Inner>,
+    inner: Mutex<Bounded<FileKey, Digest>>,
     tmp_seq: AtomicU64,
 }
 
@@ -182,17 +147,14 @@ impl HashCache {
         HashCache {
             capacity: capacity.max(1),
             persistent_dir,
-            inner: Mutex::new(Inner {
-                map: HashMap::new(),
-                order: VecDeque::new(),
-            }),
+            inner: Mutex::new(Bounded::new(capacity)),
             tmp_seq: AtomicU64::new(0),
         }
     }
 
     /// Entries in memory.
     pub fn len(&self) -> usize {
-        self.lock().map.len()
+        self.lock().len()
     }
 
     /// True when nothing is cached in memory.
@@ -200,7 +162,7 @@ impl HashCache {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bounded<FileKey, Digest>> {
         // A panic while holding the lock cannot leave the map inconsistent in a way that matters.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -216,7 +178,7 @@ impl HashCache {
     ) -> io::Result<(Digest, bool)> {
         let expected_hashed = key.size.min(max_bytes);
         let valid = |d: &Digest| d.size == key.size && d.hashed_size == expected_hashed;
-        if let Some(d) = self.lock().map.get(key).copied().filter(valid) {
+        if let Some(d) = self.lock().get(key).filter(valid) {
             return Ok((d, true));
         }
         if immutable {
@@ -237,24 +199,13 @@ impl HashCache {
     }
 
     fn insert(&self, key: FileKey, d: Digest) {
-        let mut g = self.lock();
-        if g.map.insert(key, d).is_none() {
-            g.order.push_back(key);
-            while g.map.len() > self.capacity {
-                match g.order.pop_front() {
-                    Some(old) => {
-                        g.map.remove(&old);
-                    }
-                    None => break,
-                }
-            }
-        }
+        self.lock().insert(key, d);
     }
 
     fn entry_path(&self, key: &FileKey) -> Option<PathBuf> {
         self.persistent_dir
             .as_ref()
-            .map(|d| d.join(key.file_name()))
+            .map(|d| d.join(entry_name(key)))
     }
 
     fn load(&self, key: &FileKey) -> Option<Digest> {
@@ -425,9 +376,9 @@ mod tests {
             ..key
         };
         c.get_or_hash(&k2, &f, 1 << 20, false).unwrap();
-        assert!(!store.join(k2.file_name()).exists());
+        assert!(!store.join(entry_name(&k2)).exists());
         // A corrupt entry is ignored and rewritten.
-        std::fs::write(store.join(key.file_name()), b"{not json").unwrap();
+        std::fs::write(store.join(entry_name(&key)), b"{not json").unwrap();
         let e = HashCache::new(16, Some(store.clone()));
         let (d, hit) = e.get_or_hash(&key, &f, 1 << 20, true).unwrap();
         assert!(!hit);

@@ -23,3 +23,4 @@ pub use layers::{Layer, LayerKind, LayersError, Overlay, Rootfs, rootfs_from_mou
 pub use policy::{Action, Config, ConfigError, Mode, OnError};
 pub use provenance::{AddedOn, Provenance, Target, classify};
 pub use report::render;
+pub use scrun_kernel::bounded;

@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod bounded;
+pub mod file_key;
 pub mod gate;
 pub mod limits;
 pub mod listener;
@@ -12,3 +14,5 @@ pub mod sandbox;
 pub mod sealed_exe;
 pub mod signal;
 mod sys;
+
+pub use file_key::FileKey;

@@ -27,6 +27,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::bounded::Bounded;
+use crate::file_key::FileKey;
 use crate::sys::errno_of;
 
 /// Symlinks followed per resolution before `ELOOP` (the kernel's `MAXSYMLINKS`).
@@ -237,32 +239,19 @@ pub fn resolve_exec(
 
 /// The in-container paths of recently exec'd absolute paths, for one [`RootDir`]: the fast path
 /// still opens the file every time (that open is what is decided on), but skips reading its
-/// path back from `/proc/self/fd/N` when the path asked for opened a file with the same (dev,
-/// ino, size, mtime, ctime) as last time. If an intermediate symlink was repointed to another
-/// name of the very same file, the reported path is the earlier name. Bounded.
-#[derive(Debug, Default)]
+/// path back from `/proc/self/fd/N` when the path asked for opened a file with the same
+/// [`FileKey`] (dev, ino, size, mtime, ctime) as last time. If an intermediate symlink was
+/// repointed to another name of the very same file, the reported path is the earlier name.
+/// Bounded (oldest first).
+#[derive(Debug)]
 pub struct PathCache {
-    map: std::collections::HashMap<Vec<u8>, (MetaKey, PathBuf)>,
+    map: Bounded<Vec<u8>, (FileKey, PathBuf)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct MetaKey {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl MetaKey {
-    fn of(m: &Metadata) -> Self {
-        use std::os::unix::fs::MetadataExt;
-        MetaKey {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime: (m.mtime(), m.mtime_nsec()),
-            ctime: (m.ctime(), m.ctime_nsec()),
+impl Default for PathCache {
+    fn default() -> Self {
+        PathCache {
+            map: Bounded::new(Self::MAX),
         }
     }
 }
@@ -271,16 +260,15 @@ impl PathCache {
     const MAX: usize = 1024;
 
     fn get(&self, path: &[u8], meta: &Metadata) -> Option<PathBuf> {
-        let (key, inside) = self.map.get(path)?;
-        (*key == MetaKey::of(meta)).then(|| inside.clone())
+        let (key, inside) = self.map.peek(path)?;
+        (*key == FileKey::from_metadata(meta)).then(|| inside.clone())
     }
 
     fn put(&mut self, path: &[u8], meta: &Metadata, inside: &Path) {
-        if self.map.len() >= Self::MAX {
-            self.map.clear();
-        }
-        self.map
-            .insert(path.to_vec(), (MetaKey::of(meta), inside.to_path_buf()));
+        self.map.insert(
+            path.to_vec(),
+            (FileKey::from_metadata(meta), inside.to_path_buf()),
+        );
     }
 }
 

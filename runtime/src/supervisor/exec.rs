@@ -67,14 +67,14 @@ impl Strings for LazyStrings<'_> {
 /// file is never mistaken for the one seen (see `resolve::PathCache`).
 pub struct ThreadCache {
     paths: resolve::PathCache,
-    shebangs: scrun_detect::engine::Bounded<scrun_detect::FileKey, Option<String>>,
+    shebangs: scrun_detect::bounded::Bounded<scrun_detect::FileKey, Option<String>>,
 }
 
 impl Default for ThreadCache {
     fn default() -> Self {
         ThreadCache {
             paths: resolve::PathCache::default(),
-            shebangs: scrun_detect::engine::Bounded::new(4096),
+            shebangs: scrun_detect::bounded::Bounded::new(4096),
         }
     }
 }

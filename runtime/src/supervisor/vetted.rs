@@ -4,13 +4,23 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use scrun_detect::bounded::Bounded;
+
 /// What the seccomp path let through, per pid, so the exec gate or watcher can tell whether the
 /// file the kernel opened is the one that was decided on. Recorded only once a gate or watcher
-/// serves this supervisor (nothing reads it otherwise), and bounded.
-#[derive(Default)]
+/// serves this supervisor (nothing reads it otherwise), and bounded (the oldest pids go first).
 pub struct Decided {
     active: std::sync::atomic::AtomicBool,
-    map: std::sync::Mutex<std::collections::HashMap<u32, scrun_detect::FileKey>>,
+    map: std::sync::Mutex<Bounded<u32, scrun_detect::FileKey>>,
+}
+
+impl Default for Decided {
+    fn default() -> Self {
+        Decided {
+            active: std::sync::atomic::AtomicBool::new(false),
+            map: std::sync::Mutex::new(Bounded::new(Self::MAX)),
+        }
+    }
 }
 
 impl Decided {
@@ -25,9 +35,6 @@ impl Decided {
             return;
         }
         if let Ok(mut m) = self.map.lock() {
-            if m.len() > Self::MAX {
-                m.clear();
-            }
             m.insert(pid, key);
         }
     }
@@ -187,7 +194,9 @@ mod tests {
         for pid in 0..(Decided::MAX as u32 + 10) {
             d.record(pid, k);
         }
-        assert!(d.map.lock().unwrap().len() <= Decided::MAX + 1);
+        assert_eq!(d.map.lock().unwrap().len(), Decided::MAX);
+        // The oldest went first.
+        assert_eq!(d.take(0), None);
         assert_eq!(d.take(Decided::MAX as i32 + 9), Some(k));
     }
 
