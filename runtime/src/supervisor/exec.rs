@@ -267,3 +267,22 @@ fn indirect_target(
     };
     Some((target, via))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_path_is_answered_as_the_kernel_would() {
+        // Gone: no answer (the notification is void).
+        assert_eq!(mem_errno(&MemError::Gone { pid: 1 }), None);
+        let too_long = MemError::TooLong {
+            pid: 1,
+            addr: 0x1000,
+            max_len: PATH_MAX,
+        };
+        assert_eq!(mem_errno(&too_long), Some(libc::ENAMETOOLONG));
+        let fault = MemError::Fault { pid: 1, addr: 0 };
+        assert_eq!(mem_errno(&fault), Some(libc::EFAULT));
+    }
+}

@@ -93,12 +93,16 @@ pub fn serve_gate(shared: &Shared, gate: &scrun_kernel::gate::ExecGate) {
 /// The in-container path of a gate event's file: fanotify reports it relative to the opener's
 /// root (or under the rootfs when opened from the host), with " (deleted)" once renamed over.
 fn gate_event_path(shared: &Shared, ev: &scrun_kernel::gate::GateEvent) -> std::path::PathBuf {
-    let path = ev.path().unwrap_or_default();
+    container_path(ev.path().unwrap_or_default(), &shared.engine.rootfs)
+}
+
+/// [`gate_event_path`] of a path as fanotify reported it.
+fn container_path(path: std::path::PathBuf, rootfs: &std::path::Path) -> std::path::PathBuf {
     let path = match path.to_str().and_then(|p| p.strip_suffix(" (deleted)")) {
         Some(p) => std::path::PathBuf::from(p),
         None => path,
     };
-    match path.strip_prefix(&shared.engine.rootfs) {
+    match path.strip_prefix(rootfs) {
         Ok(p) => std::path::Path::new("/").join(p),
         Err(_) => path,
     }
@@ -227,4 +231,29 @@ fn gate_decide(
     }
     respond(allow);
     allow
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+
+    #[test]
+    fn a_gate_event_path_is_told_in_the_container() {
+        let rootfs = Path::new("/var/lib/c/rootfs");
+        let at = |p: &str| container_path(PathBuf::from(p), rootfs);
+        // Opened from the host: under the rootfs.
+        assert_eq!(at("/var/lib/c/rootfs/bin/sh"), Path::new("/bin/sh"));
+        // Opened in the container: relative to the opener's root already.
+        assert_eq!(at("/bin/sh"), Path::new("/bin/sh"));
+        // Renamed over since.
+        assert_eq!(at("/var/lib/c/rootfs/tmp/x (deleted)"), Path::new("/tmp/x"));
+        assert_eq!(at("/tmp/x (deleted)"), Path::new("/tmp/x"));
+        // Only whole components of the rootfs are stripped.
+        assert_eq!(
+            at("/var/lib/c/rootfs2/bin/sh"),
+            Path::new("/var/lib/c/rootfs2/bin/sh")
+        );
+    }
 }
