@@ -40,7 +40,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match Cli::try_parse_from(cli::runc_argv(args)) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();

@@ -20,7 +20,7 @@ use crate::scrun_dir::ScrunDir;
 use crate::tenant::TenantExecutor;
 
 /// The process to run, from `--process` or from the init's process plus the flags (runc's rule).
-fn build_process(a: &liboci_cli::Exec, spec: &Spec) -> Result<Process> {
+fn build_process(a: &crate::cli::Exec, spec: &Spec) -> Result<Process> {
     if let Some(p) = &a.process {
         let text =
             fs::read(p).with_context(|| format!("cannot read process file {}", p.display()))?;
@@ -56,19 +56,29 @@ fn build_process(a: &liboci_cli::Exec, spec: &Spec) -> Result<Process> {
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
+    if let Some(label) = &a.process_label {
+        p.set_selinux_label(Some(label.clone()));
+    }
     if let Some(ap) = &a.apparmor {
         p.set_apparmor_profile(Some(ap.clone()));
     }
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
-        let extra: HashSet<Capability> = a
+        let mut unknown: Vec<&str> = a
             .cap
             .iter()
-            .map(|c| {
-                c.parse::<Capability>()
-                    .map_err(|e| anyhow::anyhow!("invalid capability {c}: {e}"))
-            })
-            .collect::<Result<_>>()?;
+            .filter(|c| parse_capability(c).is_none())
+            .map(|c| c.as_str())
+            .collect();
+        if !unknown.is_empty() {
+            // runc's behaviour and words: a name it does not know is ignored, with a warning.
+            unknown.sort_unstable();
+            tracing::warn!(
+                "ignoring unknown or unavailable capabilities: [{}]",
+                unknown.join(" ")
+            );
+        }
+        let extra: HashSet<Capability> = a.cap.iter().filter_map(|c| parse_capability(c)).collect();
         let add = |s: &Option<HashSet<Capability>>| {
             Some(
                 s.clone()
@@ -84,6 +94,15 @@ fn build_process(a: &liboci_cli::Exec, spec: &Spec) -> Result<Process> {
         p.set_capabilities(Some(caps));
     }
     Ok(p)
+}
+
+/// A capability name as runc knows it: `CAP_KILL`, exactly (runc ignores `KILL` or `cap_kill` as
+/// unknown names, with a warning).
+pub fn parse_capability(name: &str) -> Option<Capability> {
+    if !name.starts_with("CAP_") {
+        return None;
+    }
+    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
 }
 
 /// Give the new process CAP_SYS_ADMIN + CAP_SETPCAP until the executor has loaded the filter;
@@ -104,7 +123,7 @@ fn with_filter_caps(p: &mut Process) -> Option<LinuxCapabilities> {
     Some(original)
 }
 
-pub fn exec(a: liboci_cli::Exec, root: &Path) -> Result<u8> {
+pub fn exec(a: crate::cli::Exec, root: &Path) -> Result<u8> {
     let id = &a.container_id;
     let container = load_container(root, id)?;
     match container.status() {
@@ -178,5 +197,19 @@ pub fn exec(a: liboci_cli::Exec, root: &Path) -> Result<u8> {
         WaitStatus::Exited(_, c) => Ok(c as u8),
         WaitStatus::Signaled(_, s, _) => Ok(128 + s as u8),
         _ => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_names_as_runc_knows_them() {
+        assert_eq!(parse_capability("CAP_KILL"), Some(Capability::Kill));
+        assert_eq!(parse_capability("CAP_SYSLOG"), Some(Capability::Syslog));
+        for name in ["KILL", "kill", "cap_kill", "CAP_NOPE", "", "CAP_"] {
+            assert_eq!(parse_capability(name), None, "{name}");
+        }
     }
 }

@@ -66,7 +66,7 @@ pub fn dispatch(command: Command, global: &GlobalOpts) -> Result<u8> {
         Command::Features(_) => features::features().map(|_| 0),
         Command::List(a) => list::list(a, &root).map(|_| 0),
         Command::Events(a) => events::events(a, &root).map(|_| 0),
-        Command::Spec(a) => spec::spec(a).map(|_| 0),
+        Command::Spec(a) => spec::spec(a.bundle, a.rootless).map(|_| 0),
         Command::Checkpoint(a) => {
             bail!(
                 "checkpoint of container {} is not supported by scrun",
