@@ -84,10 +84,6 @@ impl Bundle {
             .map(String::from)
             .collect()
     }
-
-    fn state(&self, rt: &Runtime, id: &str) -> serde_json::Value {
-        serde_json::from_str(&self.ok(rt, &["state", id])).expect("state JSON")
-    }
 }
 
 fn read_json(p: &Path) -> serde_json::Value {
@@ -172,6 +168,16 @@ fn exec_cap_spellings_and_argument_order_match_runc() {
         let unknown = b.rt(rt, &["exec", "--cap", "CAP_NOPE", &id, "true"]);
         let warned =
             stderr(&unknown).contains("ignoring unknown or unavailable capabilities: [CAP_NOPE]");
+        // A process that fails before its exec: status 255 and the cwd at fault.
+        let bad_cwd = b.rt(rt, &["exec", "--cwd", "/nonexistent", &id, "true"]);
+        let bad_cwd_named = [
+            "chdir to cwd",
+            "/nonexistent",
+            "set in config.json failed",
+            "no such file or directory",
+        ]
+        .iter()
+        .all(|w| stderr(&bad_cwd).contains(w));
         // Options after the positional arguments.
         let deleted = b.rt(rt, &["delete", &id, "--force"]);
         (
@@ -180,6 +186,7 @@ fn exec_cap_spellings_and_argument_order_match_runc() {
             exit_code(&argv.status),
             unknown.status.success(),
             warned,
+            (exit_code(&bad_cwd.status), bad_cwd_named),
             deleted.status.success(),
             b.listed(rt),
         )
@@ -188,4 +195,127 @@ fn exec_cap_spellings_and_argument_order_match_runc() {
     // (34).
     assert!(obs.0.contains("CapBnd:\t0000000420000421"), "{}", obs.0);
     assert_eq!(obs.1, "--env A=1 -t\n");
+    assert_eq!(obs.5, (255, true));
+}
+
+/// What a failed `run` showed: exit status, whether stderr and the JSON `--log` (its last error
+/// line, the one containerd's shim reads) hold every expected substring, and the containers left.
+#[derive(Debug, PartialEq)]
+struct Failure {
+    status: i32,
+    stderr_names_cause: bool,
+    log_names_cause: bool,
+    left: Vec<String>,
+}
+
+fn run_failure(b: &Bundle, rt: &Runtime, id: &str, want: &[&str]) -> Failure {
+    let log = b.wd.join(format!("{id}.log"));
+    let bundle = b.bundle_str();
+    let mut c = b.cmd(rt, &[]);
+    c.arg("--log")
+        .arg(&log)
+        .args(["--log-format", "json", "run", "--bundle", &bundle, id]);
+    let out = run_with_timeout(&mut c, 60).expect("run");
+    let err = stderr(&out);
+    let last_error = fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .rfind(|v| v["level"] == "error")
+        .map(|v| v["msg"].as_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    let names = |s: &str| want.iter().all(|w| s.contains(w));
+    let f = Failure {
+        status: exit_code(&out.status),
+        stderr_names_cause: names(&err),
+        log_names_cause: names(&last_error),
+        left: b.listed(rt),
+    };
+    assert!(
+        f.stderr_names_cause && f.log_names_cause,
+        "{}: want {want:?}\n  stderr: {err}\n  log: {last_error}",
+        rt.name
+    );
+    f
+}
+
+/// The first error wins: an init that fails before scrun's seccomp hand-off is reported with its
+/// cause (never `failed seccomp listener`), on stderr and in the JSON log, with runc's status, and
+/// leaves no container behind.
+#[test]
+fn an_init_that_fails_early_is_reported_with_its_cause() {
+    type Edit = fn(&Bundle);
+    let classes: [(&str, Edit, &[&str]); 3] = [
+        (
+            "missing bind-mount source",
+            |b| {
+                b.edit(|c| {
+                    c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+                        "destination": "/mnt/x", "type": "bind",
+                        "source": "/nonexistent/src", "options": ["bind"]}))
+                })
+            },
+            &["/nonexistent/src", "no such file or directory"],
+        ),
+        (
+            "/proc a symlink in the rootfs",
+            |b| {
+                let proc = b.bundle().join("rootfs/proc");
+                let _ = fs::remove_dir_all(&proc);
+                let _ = fs::remove_file(&proc);
+                std::os::unix::fs::symlink("/tmp", &proc).unwrap();
+            },
+            &["proc", "must be mounted on ordinary directory"],
+        ),
+        (
+            "a missing executable",
+            |b| b.edit(|c| c["process"]["args"] = serde_json::json!(["/nonexistent/exe"])),
+            &["/nonexistent/exe"],
+        ),
+    ];
+    for (i, (class, edit, want)) in classes.iter().enumerate() {
+        let b = Bundle::new(&format!("first-error-{i}"), &["true"]);
+        edit(&b);
+        let f = differential(class, |rt| {
+            run_failure(&b, rt, &format!("early-{i}-{}", rt.name), want)
+        });
+        assert_eq!(f.status, 1, "{class}: {f:?}");
+        assert!(f.left.is_empty(), "{class}: {f:?}");
+    }
+}
+
+/// A capability the host does not know is ignored with runc's warning, the container runs.
+#[test]
+fn an_unknown_capability_in_the_config_is_ignored_as_by_runc() {
+    let b = Bundle::new("hostcap", &["grep", "^CapBnd", "/proc/self/status"]);
+    b.edit(|c| {
+        for set in c["process"]["capabilities"]
+            .as_object_mut()
+            .unwrap()
+            .values_mut()
+        {
+            set.as_array_mut()
+                .unwrap()
+                .push("CAP_NOT_ON_THIS_HOST".into());
+        }
+    });
+    let obs = differential("unknown capability in config.json", |rt| {
+        let out = b.rt(
+            rt,
+            &[
+                "run",
+                "--bundle",
+                &b.bundle_str(),
+                &format!("hostcap-{}", rt.name),
+            ],
+        );
+        (
+            exit_code(&out.status),
+            stdout(&out),
+            stderr(&out)
+                .contains("ignoring unknown or unavailable capabilities: [CAP_NOT_ON_THIS_HOST]"),
+        )
+    });
+    assert_eq!(obs.0, 0);
+    assert!(obs.2);
 }

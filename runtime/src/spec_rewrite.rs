@@ -111,6 +111,33 @@ impl Rewrite<'_> {
     }
 }
 
+/// Remove from `process.capabilities` the names `known` rejects, as runc does (it warns and goes
+/// on; libcontainer would refuse the whole config). Returns the removed names, sorted, once each.
+pub fn drop_unknown_capabilities(spec: &mut Value, known: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut dropped = Vec::new();
+    let Some(sets) = spec
+        .pointer_mut("/process/capabilities")
+        .and_then(Value::as_object_mut)
+    else {
+        return dropped;
+    };
+    for set in sets.values_mut() {
+        if let Some(names) = set.as_array_mut() {
+            names.retain(|n| match n.as_str() {
+                Some(name) if known(name) => true,
+                Some(name) => {
+                    dropped.push(name.to_string());
+                    false
+                }
+                None => true,
+            });
+        }
+    }
+    dropped.sort();
+    dropped.dedup();
+    dropped
+}
+
 pub fn absolute_rootfs(bundle: &Path, root: &Path) -> PathBuf {
     if root.is_absolute() {
         root.to_path_buf()
@@ -254,6 +281,22 @@ fn rule_names(rule: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_capabilities_are_dropped_from_every_set() {
+        let mut spec = json!({"process": {"capabilities": {
+            "bounding": ["CAP_KILL", "CAP_BOGUS", "KILL"],
+            "effective": ["CAP_BOGUS"],
+            "ambient": []
+        }}});
+        let dropped = drop_unknown_capabilities(&mut spec, |n| n == "CAP_KILL");
+        assert_eq!(dropped, ["CAP_BOGUS", "KILL"]);
+        assert_eq!(
+            spec["process"]["capabilities"],
+            json!({"bounding": ["CAP_KILL"], "effective": [], "ambient": []})
+        );
+        assert!(drop_unknown_capabilities(&mut json!({}), |_| false).is_empty());
+    }
 
     fn docker_like() -> Value {
         json!({

@@ -72,9 +72,15 @@ pub fn create_container(a: &CreateArgs<'_>, global: &GlobalOpts) -> Result<Conta
                 let _ = c.delete(true);
                 Err(e)
             }
-            // The supervisor's own error is the cause (libcontainer then only saw its socket
-            // close: "failed seccomp listener").
-            (Err(_), Err(e)) => Err(e),
+            // The init failed first (its cause is in `built`), or the supervisor did and
+            // libcontainer only saw its socket close.
+            (Err(b), Err(e)) => Err(
+                if format!("{b:#}").contains("error during container init") {
+                    b
+                } else {
+                    e
+                },
+            ),
             (Err(e), Ok(_)) => Err(e),
         }
     });
@@ -109,6 +115,19 @@ fn prepare(
     sdir.create_fresh()
         .with_context(|| format!("cannot create {}", sdir.path.display()))?;
 
+    let supported = caps::runtime::thread_all_supported();
+    let ignored = crate::spec_rewrite::drop_unknown_capabilities(&mut spec, |name| {
+        super::exec::parse_capability(name).is_some()
+            && name
+                .parse::<caps::Capability>()
+                .is_ok_and(|c| supported.contains(&c))
+    });
+    if !ignored.is_empty() {
+        tracing::warn!(
+            "ignoring unknown or unavailable capabilities: [{}]",
+            ignored.join(" ")
+        );
+    }
     let caller = identity::detect(&spec, &bundle);
     let mode = identity::mode_override(&spec, &caller)?.unwrap_or_else(|| policy.mode_name());
     let metadata = serde_json::json!({"id": a.id, "scrunDir": sdir.path}).to_string();
@@ -159,6 +178,12 @@ fn prepare(
     crate::supervisor::start(sdir).context("cannot start the exec supervisor")
 }
 
+/// `process.cwd` of a config.json, for error messages.
+fn spec_cwd(config: &Path) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(config).ok()?).ok()?;
+    v.pointer("/process/cwd")?.as_str().map(String::from)
+}
+
 /// The path scrun was invoked as (argv[0] resolved through PATH): `/proc/self/exe` is the sealed
 /// copy, which hooks cannot call.
 fn invoked_binary() -> PathBuf {
@@ -181,6 +206,9 @@ fn build(
     root: &Path,
     sdir: &ScrunDir,
 ) -> Result<Container> {
+    if let Err(e) = crate::logging::record_build_errors(&sdir.path) {
+        tracing::debug!("cannot record the init's errors: {e}");
+    }
     ContainerBuilder::new(a.id.to_string(), SyscallType::default())
         .with_executor(InitExecutor)
         .with_pid_file(a.pid_file)?
@@ -193,5 +221,9 @@ fn build(
         .with_detach(a.detach)
         .with_no_pivot(a.no_pivot)
         .build()
+        .map_err(|e| {
+            let cwd = spec_cwd(&sdir.config());
+            super::init_error::explain(e.into(), &crate::logging::build_errors(), cwd.as_deref())
+        })
         .with_context(|| format!("cannot create container {}", a.id))
 }

@@ -174,6 +174,9 @@ pub fn exec(a: crate::cli::Exec, root: &Path) -> Result<u8> {
         state: serde_json::to_vec(&state)?,
         restore_caps,
     };
+    if let Err(e) = crate::logging::record_build_errors(&sdir.path) {
+        tracing::debug!("cannot record the process's setup errors: {e}");
+    }
     let built = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_executor(executor)
         .with_root_path(root.to_path_buf())?
@@ -189,7 +192,12 @@ pub fn exec(a: crate::cli::Exec, root: &Path) -> Result<u8> {
         .build();
     drop(supervisor);
     let _ = fs::remove_file(&process_file);
-    let pid = built.with_context(|| format!("cannot exec in container {id}"))?;
+    let pid = built
+        .map_err(|e| {
+            let cwd = process.cwd().to_string_lossy().into_owned();
+            super::init_error::explain(e.into(), &crate::logging::build_errors(), Some(&cwd))
+        })
+        .with_context(|| format!("cannot exec in container {id}"))?;
     if a.detach {
         return Ok(0);
     }

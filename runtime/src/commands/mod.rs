@@ -14,6 +14,7 @@ mod events;
 mod exec;
 mod features;
 mod findings;
+mod init_error;
 mod intel;
 mod kill;
 mod list;
