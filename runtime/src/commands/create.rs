@@ -66,7 +66,14 @@ pub fn create_container(a: &CreateArgs<'_>, global: &GlobalOpts) -> Result<Conta
         let ready = starting.wait().context("cannot start the exec supervisor");
         tracing::debug!(id = a.id, ok = ready.is_ok(), "supervisor ready");
         match (built, ready) {
-            (Ok(c), Ok(_)) => Ok(c),
+            (Ok(c), Ok(_)) => {
+                if let Some(pid) = c.pid() {
+                    if let Err(e) = super::liveness::record(&root, a.id, pid.as_raw()) {
+                        tracing::warn!("cannot record the start time of the init: {e}");
+                    }
+                }
+                Ok(c)
+            }
             (Ok(mut c), Err(e)) => {
                 // No supervisor, no container: its init must not run unwatched.
                 let _ = c.delete(true);
@@ -142,6 +149,7 @@ fn prepare(
     .with_context(|| format!("cannot prepare {}/config.json", bundle.display()))?;
     tracing::debug!(?report, "seccomp profile merged");
 
+    super::poststop::take(sdir, &mut spec)?;
     let rootfs = PathBuf::from(spec["root"]["path"].as_str().unwrap_or_default());
     let rootfs = fs::canonicalize(&rootfs)
         .with_context(|| format!("rootfs {} does not exist", rootfs.display()))?;

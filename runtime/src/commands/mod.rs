@@ -18,7 +18,9 @@ mod init_error;
 mod intel;
 mod kill;
 mod list;
+mod liveness;
 mod pause;
+mod poststop;
 mod ps;
 mod run;
 mod spec;
@@ -90,7 +92,10 @@ pub fn load_container(root: &Path, id: &str) -> Result<Container> {
     if !dir.join("state.json").exists() {
         bail!("container {id} does not exist");
     }
-    Container::load(dir).with_context(|| format!("cannot load the state of container {id}"))
+    let mut c =
+        Container::load(dir).with_context(|| format!("cannot load the state of container {id}"))?;
+    liveness::correct(&mut c, root);
+    Ok(c)
 }
 
 pub fn ensure_root(root: &Path) -> Result<()> {
