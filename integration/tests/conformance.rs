@@ -442,3 +442,54 @@ fn a_failing_poststop_hook_never_leaves_the_container_behind() {
     assert_eq!(st["id"], "hook-true-scrun");
     assert_eq!(st["bundle"], b.bundle_str());
 }
+
+/// checkpoint/restore are refused with runc's exit status for a checkpoint it cannot make (runc
+/// run without CRIU on its PATH), the container left running; scrun's message says that
+/// checkpoint is not supported and names the options given.
+#[test]
+fn checkpoint_and_restore_are_refused_with_the_options_named() {
+    let b = Bundle::new("checkpoint", &["sleep", "1000"]);
+    let obs = differential("checkpoint without support", |rt| {
+        let id = format!("ckpt-{}", rt.name);
+        started(&b, rt, &id);
+        let img = b.wd.join(format!("img-{}", rt.name));
+        let img_arg = format!("--image-path={}", img.display());
+        let mut c = b.cmd(rt, &["checkpoint", &img_arg, "--leave-running", &id]);
+        c.env("PATH", "/nonexistent");
+        let ck = run_with_timeout(&mut c, 60).unwrap();
+        let mut c = b.cmd(
+            rt,
+            &[
+                "restore",
+                "--bundle",
+                &b.bundle_str(),
+                &img_arg,
+                &format!("{id}-r"),
+            ],
+        );
+        c.env("PATH", "/nonexistent");
+        let rs = run_with_timeout(&mut c, 60).unwrap();
+        let st: serde_json::Value = serde_json::from_str(&b.ok(rt, &["state", &id])).unwrap();
+        if rt.name == "scrun" {
+            for (what, out) in [("checkpoint", &ck), ("restore", &rs)] {
+                let err = stderr(out);
+                assert!(
+                    err.contains("checkpoint is not supported by scrun")
+                        && err.contains(&img_arg)
+                        && (what == "restore" || err.contains("--leave-running")),
+                    "{what}: {err}"
+                );
+            }
+        }
+        b.ok(rt, &["delete", "--force", &id]);
+        (
+            exit_code(&ck.status),
+            exit_code(&rs.status),
+            st["status"].clone(),
+            b.listed(rt),
+        )
+    });
+    assert_eq!(obs.0, 1);
+    assert_eq!(obs.1, 1);
+    assert_eq!(obs.2, "running");
+}

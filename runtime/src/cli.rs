@@ -89,8 +89,10 @@ pub enum Command {
     Events(Events),
     /// create a new config.json
     Spec(Spec),
-    /// checkpoint a running container (not supported)
-    Checkpoint(liboci_cli::Checkpoint),
+    /// checkpoint a running container (not supported: refused with the options given)
+    Checkpoint(Checkpoint),
+    /// restore a container from a checkpoint (not supported: refused with the options given)
+    Restore(Restore),
     /// list and query the findings scrun wrote
     Findings(Findings),
     /// compile threat feeds into a shared index, inspect it, look a hash up
@@ -111,6 +113,86 @@ pub struct Kill {
     /// send the signal to every process of the container
     #[arg(short, long)]
     pub all: bool,
+}
+
+/// runc's `checkpoint` flags, accepted so that the refusal can name them.
+#[derive(Args, Debug)]
+pub struct Checkpoint {
+    #[arg(long)]
+    pub image_path: Option<String>,
+    #[arg(long)]
+    pub work_path: Option<String>,
+    #[arg(long)]
+    pub parent_path: Option<String>,
+    #[arg(long)]
+    pub leave_running: bool,
+    #[arg(long)]
+    pub tcp_established: bool,
+    #[arg(long)]
+    pub ext_unix_sk: bool,
+    #[arg(long)]
+    pub shell_job: bool,
+    #[arg(long)]
+    pub lazy_pages: bool,
+    #[arg(long)]
+    pub status_fd: Option<String>,
+    #[arg(long)]
+    pub page_server: Option<String>,
+    #[arg(long)]
+    pub file_locks: bool,
+    #[arg(long)]
+    pub pre_dump: bool,
+    #[arg(long)]
+    pub manage_cgroups_mode: Option<String>,
+    #[arg(long)]
+    pub empty_ns: Vec<String>,
+    #[arg(long)]
+    pub auto_dedup: bool,
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new(), required = true)]
+    pub container_id: String,
+}
+
+/// runc's `restore` flags, accepted so that the refusal can name them.
+#[derive(Args, Debug)]
+pub struct Restore {
+    #[arg(long)]
+    pub console_socket: Option<String>,
+    #[arg(long)]
+    pub image_path: Option<String>,
+    #[arg(long)]
+    pub work_path: Option<String>,
+    #[arg(long)]
+    pub tcp_established: bool,
+    #[arg(long)]
+    pub ext_unix_sk: bool,
+    #[arg(long)]
+    pub shell_job: bool,
+    #[arg(long)]
+    pub file_locks: bool,
+    #[arg(long)]
+    pub manage_cgroups_mode: Option<String>,
+    #[arg(long, short)]
+    pub bundle: Option<String>,
+    #[arg(long, short)]
+    pub detach: bool,
+    #[arg(long)]
+    pub pid_file: Option<String>,
+    #[arg(long)]
+    pub no_subreaper: bool,
+    #[arg(long)]
+    pub no_pivot: bool,
+    #[arg(long)]
+    pub empty_ns: Vec<String>,
+    #[arg(long)]
+    pub auto_dedup: bool,
+    #[arg(long)]
+    pub lazy_pages: bool,
+    #[arg(long)]
+    pub lsm_profile: Option<String>,
+    #[arg(long)]
+    pub lsm_mount_context: Option<String>,
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new(), required = true)]
+    pub container_id: String,
 }
 
 /// runc's `exec` flags (liboci-cli's lack `-c` for `--cap`). Everything after the container id is

@@ -8,6 +8,7 @@ use libcontainer::container::Container;
 
 use crate::cli::{Command, GlobalOpts};
 
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -70,12 +71,8 @@ pub fn dispatch(command: Command, global: &GlobalOpts) -> Result<u8> {
         Command::List(a) => list::list(a, &root).map(|_| 0),
         Command::Events(a) => events::events(a, &root).map(|_| 0),
         Command::Spec(a) => spec::spec(a.bundle, a.rootless).map(|_| 0),
-        Command::Checkpoint(a) => {
-            bail!(
-                "checkpoint of container {} is not supported by scrun",
-                a.container_id
-            )
-        }
+        Command::Checkpoint(a) => checkpoint::checkpoint(a, &root).map(|_| 0),
+        Command::Restore(a) => checkpoint::restore(a).map(|_| 0),
         Command::Findings(a) => findings::findings(a).map(|_| 0),
         Command::Intel(a) => intel::intel(a),
         Command::Supervise(a) => crate::supervisor::run(a).map(|_| 0),
