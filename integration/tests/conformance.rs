@@ -493,3 +493,164 @@ fn checkpoint_and_restore_are_refused_with_the_options_named() {
     assert_eq!(obs.1, 1);
     assert_eq!(obs.2, "running");
 }
+
+/// The test seccomp agent (`tests/data/agent.c`), compiled and listening on `socket`; it answers
+/// every notification with `errno` and appends each process state it receives to `states`.
+struct Agent {
+    child: std::process::Child,
+    socket: PathBuf,
+    states: PathBuf,
+}
+
+impl Agent {
+    fn start(wd: &Workdir, errno: i32) -> Agent {
+        use std::io::BufRead;
+        let bin = wd.join("agent");
+        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/agent.c");
+        let out = Command::new("gcc")
+            .args(["-O1", "-Wall", "-o"])
+            .arg(&bin)
+            .arg(&src)
+            .output()
+            .expect("gcc (install gcc and libc6-dev, see .ci/run)");
+        assert!(out.status.success(), "gcc agent.c: {}", stderr(&out));
+        let socket = wd.join("agent.sock");
+        let states = wd.join("agent-states.jsonl");
+        let mut child = Command::new(&bin)
+            .arg(&socket)
+            .arg(&states)
+            .arg(errno.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the agent did not start");
+        Agent {
+            child,
+            socket,
+            states,
+        }
+    }
+
+    /// The process states it received for container `id`.
+    fn states_of(&self, id: &str) -> Vec<serde_json::Value> {
+        fs::read_to_string(&self.states)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["state"]["id"] == id)
+            .collect()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A profile that sends `mkdir`/`mkdirat` to the container's own seccomp agent.
+fn agent_profile(b: &Bundle, agent: &Agent) {
+    let path = agent.socket.display().to_string();
+    b.edit(|c| {
+        c["linux"]["seccomp"] = serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": path,
+            "listenerMetadata": "conformance-agent",
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+        });
+    });
+}
+
+/// The container's own seccomp agent gets its listener (`delegate`, the default policy): the
+/// init's and an exec'd process's listener fds with their process state (OCI seccomp agent
+/// protocol), and its answers (EHOSTUNREACH for mkdir, which the kernel never gives) reach the
+/// container, under runc and scrun alike. scrun says in `scrun state` that it does not supervise
+/// such a container through seccomp, and its keeper still exits when the container is gone.
+#[test]
+fn the_containers_own_seccomp_agent_gets_its_listener() {
+    const EHOSTUNREACH: i32 = 113;
+    const ANSWER: &str = "mkdir /tmp/x; echo init rc=$?";
+    let b = Bundle::new("agent", &["sh", "-c", ANSWER]);
+    let agent = Agent::start(&b.wd, EHOSTUNREACH);
+    agent_profile(&b, &agent);
+    let obs = differential("container with its own seccomp agent", |rt| {
+        let id = format!("agent-{}", rt.name);
+        let bundle = b.bundle_str();
+        // The init's answer, through `run` (its output is run's); then a long-lived one.
+        b.edit(|c| c["process"]["args"] = serde_json::json!(["sh", "-c", ANSWER]));
+        let run = b.rt(rt, &["run", "--bundle", &bundle, &format!("{id}-run")]);
+        b.edit(|c| c["process"]["args"] = serde_json::json!(["sleep", "1000"]));
+        b.ok(rt, &["create", "--bundle", &bundle, &id]);
+        b.ok(rt, &["start", &id]);
+        let exec = b.rt(
+            rt,
+            &["exec", &id, "sh", "-c", "mkdir /tmp/y; echo exec rc=$?"],
+        );
+        let st: serde_json::Value = serde_json::from_str(&b.ok(rt, &["state", &id])).unwrap();
+        if rt.name == "scrun" {
+            let s = st["annotations"]["io.github.scrun.supervision"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                s.contains("seccomp agent") && s.contains(&agent.socket.display().to_string()),
+                "{st}"
+            );
+        }
+        b.ok(rt, &["kill", &id, "KILL"]);
+        wait_status(&b, rt, &id, "stopped");
+        if rt.name == "scrun" {
+            // No listener hangs up in scrun's keeper: it watches the init itself.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            loop {
+                let st: serde_json::Value =
+                    serde_json::from_str(&b.ok(rt, &["state", &id])).unwrap();
+                let sup = st["annotations"]["io.github.scrun.supervisor"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                if sup.starts_with("exited") {
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "keeper still up: {sup}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        b.ok(rt, &["delete", &id]);
+        let states: Vec<_> = agent
+            .states_of(&id)
+            .iter()
+            .map(|s| {
+                (
+                    s["fds"].clone(),
+                    s["metadata"].clone(),
+                    s["state"]["status"].clone(),
+                    s["pid"].as_i64().is_some(),
+                )
+            })
+            .collect();
+        (
+            stdout(&run),
+            stdout(&exec),
+            stderr(&exec).contains("No route to host"),
+            states,
+            b.listed(rt),
+        )
+    });
+    assert_eq!(obs.0, "init rc=1\n");
+    assert_eq!(obs.1, "exec rc=1\n");
+    assert!(obs.2, "{obs:?}");
+    assert_eq!(
+        obs.3.len(),
+        2,
+        "the init's and the exec's listener: {obs:?}"
+    );
+    assert_eq!(obs.3[0].1, "conformance-agent");
+}

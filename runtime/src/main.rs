@@ -3,7 +3,9 @@
 
 mod cli;
 mod commands;
+mod delegation;
 mod identity;
+mod init_record;
 mod logging;
 mod scrun_dir;
 mod spec_rewrite;

@@ -39,6 +39,9 @@ pub struct Rewrite<'a> {
     pub listener_path: &'a Path,
     pub listener_metadata: String,
     pub systemd_cgroup: bool,
+    /// The container's own seccomp agent keeps the listener (see `delegation.rs`): the profile
+    /// is left as it is.
+    pub delegate: bool,
 }
 
 /// What the merge decided, for logs and tests.
@@ -94,6 +97,9 @@ impl Rewrite<'_> {
             linux.insert("cgroupsPath".into(), Value::String(default));
         }
 
+        if self.delegate {
+            return Ok(MergeReport::default());
+        }
         let seccomp = linux.entry("seccomp").or_insert(Value::Null);
         let report = merge_notify(seccomp)?;
         let s = seccomp
@@ -473,6 +479,7 @@ mod tests {
             listener_path: Path::new("/run/scrun.d/k/sup.sock"),
             listener_metadata: "{}".into(),
             systemd_cgroup: false,
+            delegate: false,
         };
         rw.apply(&mut spec).unwrap();
         assert_eq!(spec["root"]["path"], "/b/rootfs");

@@ -68,7 +68,7 @@ pub fn create_container(a: &CreateArgs<'_>, global: &GlobalOpts) -> Result<Conta
         match (built, ready) {
             (Ok(c), Ok(_)) => {
                 if let Some(pid) = c.pid() {
-                    if let Err(e) = super::liveness::record(&root, a.id, pid.as_raw()) {
+                    if let Err(e) = crate::init_record::record(&sdir, pid.as_raw()) {
                         tracing::warn!("cannot record the start time of the init: {e}");
                     }
                 }
@@ -138,12 +138,25 @@ fn prepare(
     let caller = identity::detect(&spec, &bundle);
     let mode = identity::mode_override(&spec, &caller)?.unwrap_or_else(|| policy.mode_name());
     let metadata = serde_json::json!({"id": a.id, "scrunDir": sdir.path}).to_string();
+    let agent = crate::delegation::container_agent(&spec);
+    if let Some(agent) = &agent {
+        use scrun_detect::policy::ContainerListener;
+        match policy.config.supervisor.container_listener {
+            ContainerListener::Refuse => bail!(
+                "{}/config.json: the seccomp profile hands its listener to the container's own seccomp agent ({agent}); refused by [supervisor] container_listener = \"refuse\" (\"delegate\" runs it with exec supervision through the exec gate only)",
+                bundle.display()
+            ),
+            ContainerListener::Delegate => crate::delegation::mark(sdir, agent)
+                .with_context(|| format!("cannot write to {}", sdir.path.display()))?,
+        }
+    }
     let report = Rewrite {
         container_id: a.id,
         bundle: &bundle,
         listener_path: &sdir.socket(),
         listener_metadata: metadata,
         systemd_cgroup: global.systemd_cgroup,
+        delegate: agent.is_some(),
     }
     .apply(&mut spec)
     .with_context(|| format!("cannot prepare {}/config.json", bundle.display()))?;

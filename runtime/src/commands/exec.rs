@@ -151,12 +151,26 @@ pub fn exec(a: crate::cli::Exec, root: &Path) -> Result<u8> {
     let notifies = seccomp
         .as_ref()
         .is_some_and(|s| s.listener_path().is_some());
+    // A gate-only supervised container (`delegation.rs`): the process's listener goes to the
+    // container's own seccomp agent, with its metadata, as runc sends it.
+    let agent = crate::delegation::agent(&sdir);
+    let (socket, metadata) = match (&agent, &seccomp) {
+        (Some(_), Some(s)) => (
+            s.listener_path().clone().unwrap_or_default(),
+            s.listener_metadata().clone().unwrap_or_default(),
+        ),
+        _ => (sdir.socket(), "scrun-exec".to_string()),
+    };
     let supervisor = if notifies {
-        Some(UnixStream::connect(sdir.socket()).with_context(|| {
-            format!(
+        Some(UnixStream::connect(&socket).with_context(|| match agent {
+            Some(_) => format!(
+                "the seccomp agent of container {id} is not reachable at {}",
+                socket.display()
+            ),
+            None => format!(
                 "the exec supervisor of container {id} is not reachable at {}; execs in this container fail closed (see scrun state)",
-                sdir.socket().display()
-            )
+                socket.display()
+            ),
         })?)
     } else {
         None
@@ -165,7 +179,7 @@ pub fn exec(a: crate::cli::Exec, root: &Path) -> Result<u8> {
         "ociVersion": "1.0.2",
         "fds": ["seccompFd"],
         "pid": 0,
-        "metadata": "scrun-exec",
+        "metadata": metadata,
         "state": {"ociVersion": "1.0.2", "id": id, "status": "running", "pid": 0, "bundle": container.bundle()},
     });
     let executor = TenantExecutor {

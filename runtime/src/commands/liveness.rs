@@ -3,51 +3,21 @@
 //! status alone can lag (a short-lived container that has just exited) or lie (the pid reused by
 //! another process); `state`, `kill`, `delete` and every other verb see the status this gives.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use libcontainer::container::{Container, ContainerStatus};
 
 use crate::scrun_dir::ScrunDir;
 
-fn record_path(root: &Path, id: &str) -> PathBuf {
-    ScrunDir::for_container(root, id).path.join("init.start")
-}
-
-/// The state letter and start time (clock ticks since boot) of a process, from `/proc/<pid>/stat`.
-pub fn stat_of(pid: i32) -> Option<(char, u64)> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
-}
-
-/// Fields after the command name (which may hold spaces and parentheses): state is the first,
-/// starttime (field 22 of the line) the twentieth.
-fn parse_stat(text: &str) -> Option<(char, u64)> {
-    let rest = &text[text.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let start = fields.nth(18)?.parse().ok()?;
-    Some((state, start))
-}
-
-/// Remember the init's pid and start time (after libcontainer built the container).
-pub fn record(root: &Path, id: &str, pid: i32) -> std::io::Result<()> {
-    let Some((_, start)) = stat_of(pid) else {
-        return Ok(());
-    };
-    fs::write(record_path(root, id), format!("{pid} {start}\n"))
-}
+use crate::init_record::stat_of;
 
 /// Whether `pid` is the container's live init: present, not a zombie, and (when create recorded
 /// it) started at the recorded time.
 pub fn init_alive(root: &Path, id: &str, pid: i32) -> bool {
-    let recorded = fs::read_to_string(record_path(root, id))
-        .ok()
-        .and_then(|t| {
-            let (p, s) = t.trim().split_once(' ')?;
-            Some((p.parse::<i32>().ok()?, s.parse::<u64>().ok()?))
-        });
-    alive_as_recorded(pid, recorded)
+    alive_as_recorded(
+        pid,
+        crate::init_record::read(&ScrunDir::for_container(root, id)),
+    )
 }
 
 fn alive_as_recorded(pid: i32, recorded: Option<(i32, u64)>) -> bool {
@@ -87,14 +57,6 @@ pub fn correct(container: &mut Container, root: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stat_with_odd_command_names() {
-        let line = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 98765 1000 10 18446744073709551615";
-        assert_eq!(parse_stat(line), Some(('S', 98765)));
-        assert_eq!(parse_stat("42 (x) Z"), None);
-        assert_eq!(parse_stat(""), None);
-    }
 
     #[test]
     fn this_process_is_alive_and_a_wrong_start_time_is_not() {

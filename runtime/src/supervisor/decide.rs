@@ -21,6 +21,8 @@ pub struct Context {
     pub config: Arc<Config>,
     pub mode: Mode,
     pub sink: Box<dyn Sink>,
+    /// The container's own seccomp agent holds the listener: only the exec gate sees its execs.
+    pub gate_only: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -147,6 +149,7 @@ impl Context {
             config,
             mode,
             sink: Box::new(MultiSink(sinks)),
+            gate_only: crate::delegation::agent(sdir).is_some(),
         })
     }
 }
@@ -239,6 +242,9 @@ pub fn decide(
     if let Some(finding) = decision.finding.as_mut() {
         if let Some(by) = decided_by {
             finding.set_prop("scrun_decided_by", by);
+        }
+        if ctx.gate_only {
+            finding.set_prop(crate::delegation::FINDING_PROPERTY, "gate-only");
         }
         if changed {
             finding.set_prop("scrun_changed_after_decision", "true");
