@@ -654,3 +654,97 @@ fn the_containers_own_seccomp_agent_gets_its_listener() {
     );
     assert_eq!(obs.3[0].1, "conformance-agent");
 }
+
+/// A container with its own seccomp agent, on an overlay rootfs in enforce mode, is supervised
+/// through the exec gate alone: a binary listed in a feed is refused (EPERM, the shell's 126), the
+/// finding says `scrun_supervision=gate-only`, and the agent still answers its notifications.
+/// Under `container_listener = "refuse"` the same bundle fails `create` and leaves nothing.
+#[test]
+fn a_gate_only_container_is_still_supervised_and_says_so() {
+    use scrun_integration::image::{mount_overlay, sha256_hex};
+    use std::os::unix::fs::PermissionsExt;
+    let wd = Workdir::new("gateonly").expect("workdir");
+    let lower = wd.join("lower");
+    busybox_rootfs(&lower).expect("rootfs");
+    let mut evil = fs::read(lower.join("bin/busybox")).unwrap();
+    evil.extend_from_slice(b"\nscrun-gate-only-evil\n");
+    fs::write(lower.join("bin/evil"), &evil).unwrap();
+    fs::set_permissions(lower.join("bin/evil"), fs::Permissions::from_mode(0o755)).unwrap();
+    mount_overlay(&lower, wd.path(), &wd.join("bundle/rootfs")).expect("overlay");
+    write_spec(
+        &wd.join("bundle"),
+        &[
+            "sh",
+            "-c",
+            "mkdir /tmp/x; echo mkdir rc=$?; /bin/evil true; echo evil rc=$?",
+        ],
+    )
+    .expect("bundle spec");
+    fs::write(
+        wd.join("feed.txt"),
+        format!("{} gate-only-evil\n", sha256_hex(&evil)),
+    )
+    .unwrap();
+    let (feed, findings_path, cache) = (
+        wd.join("feed.txt"),
+        wd.join("findings.jsonl"),
+        wd.join("hashcache"),
+    );
+    let config = move |extra: &str| {
+        format!(
+            "mode = \"enforce\"\n[intel]\nfeeds = [\"{}\"]\n[findings]\npath = \"{}\"\n[supervisor]\nhash_cache_dir = \"{}\"\n{extra}",
+            feed.display(),
+            findings_path.display(),
+            cache.display()
+        )
+    };
+    fs::write(wd.join("scrun.toml"), config("")).unwrap();
+    let b = Bundle { wd };
+    let agent = Agent::start(&b.wd, 113);
+    agent_profile(&b, &agent);
+    let rt = Runtime::scrun();
+    let out = b.rt(&rt, &["run", "--bundle", &b.bundle_str(), "gate-only"]);
+    assert_eq!(
+        stdout(&out),
+        "mkdir rc=1\nevil rc=126\n",
+        "stderr: {}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("No route to host"),
+        "{}",
+        stderr(&out)
+    );
+    let findings = fs::read_to_string(b.wd.join("findings.jsonl")).unwrap_or_default();
+    let evil_finding = findings
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|f| {
+            f["processes"][0]["binary"]["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/bin/evil"))
+        })
+        .unwrap_or_else(|| panic!("no finding for /bin/evil: {findings}"));
+    assert_eq!(
+        evil_finding["sourceProperties"]["scrun_supervision"], "gate-only",
+        "{evil_finding}"
+    );
+    assert_eq!(
+        evil_finding["sourceProperties"]["scrun_decided_by"], "exec-gate",
+        "{evil_finding}"
+    );
+
+    fs::write(
+        b.wd.join("scrun.toml"),
+        config("container_listener = \"refuse\"\n"),
+    )
+    .unwrap();
+    let refused = b.rt(&rt, &["run", "--bundle", &b.bundle_str(), "refused"]);
+    assert_eq!(exit_code(&refused.status), 1);
+    let err = stderr(&refused);
+    assert!(
+        err.contains("container_listener") && err.contains(&agent.socket.display().to_string()),
+        "{err}"
+    );
+    assert!(b.listed(&rt).is_empty());
+}
