@@ -211,7 +211,7 @@ pub struct Exec {
     /// allocate a pseudo-TTY
     #[arg(short, long)]
     pub tty: bool,
-    /// UID (format: <uid>[:<gid>])
+    /// the user: UID or UID:GID
     #[arg(short, long, value_parser = parse_user)]
     pub user: Option<(u32, Option<u32>)>,
     /// additional gids
@@ -242,7 +242,7 @@ pub struct Exec {
     /// pass N additional file descriptors to the process
     #[arg(long, default_value = "0")]
     pub preserve_fds: i32,
-    /// run the process in an existing sub-cgroup ([<controller>:]<cgroup>)
+    /// run the process in an existing sub-cgroup: CGROUP or CONTROLLER:CGROUP
     #[arg(long)]
     pub cgroup: Option<String>,
     /// allow exec in a paused container
