@@ -232,6 +232,11 @@ fn run_failure(b: &Bundle, rt: &Runtime, id: &str, want: &[&str]) -> Failure {
         left: b.listed(rt),
     };
     assert!(
+        !err.contains("failed seccomp listener"),
+        "{}: the hand-off's failure masks the cause: {err}",
+        rt.name
+    );
+    assert!(
         f.stderr_names_cause && f.log_names_cause,
         "{}: want {want:?}\n  stderr: {err}\n  log: {last_error}",
         rt.name
@@ -245,7 +250,17 @@ fn run_failure(b: &Bundle, rt: &Runtime, id: &str, want: &[&str]) -> Failure {
 #[test]
 fn an_init_that_fails_early_is_reported_with_its_cause() {
     type Edit = fn(&Bundle);
-    let classes: [(&str, Edit, &[&str]); 3] = [
+    let classes: [(&str, Edit, &[&str]); 4] = [
+        (
+            "capabilities without a bounding or permitted set",
+            |b| {
+                b.edit(|c| {
+                    c["process"]["capabilities"] = serde_json::json!({
+                        "inheritable": ["CAP_KILL"], "effective": ["CAP_SYSLOG"]})
+                })
+            },
+            &["cap", "operation not permitted"],
+        ),
         (
             "missing bind-mount source",
             |b| {
