@@ -79,15 +79,10 @@ pub fn create_container(a: &CreateArgs<'_>, global: &GlobalOpts) -> Result<Conta
                 let _ = c.delete(true);
                 Err(e)
             }
-            // The init failed first (its cause is in `built`), or the supervisor did and
-            // libcontainer only saw its socket close.
-            (Err(b), Err(e)) => Err(
-                if format!("{b:#}").contains("error during container init") {
-                    b
-                } else {
-                    e
-                },
-            ),
+            // The supervisor's readiness does not depend on the init: its own error (a bad
+            // policy or feed) is the cause, and libcontainer then only saw its socket close. An
+            // init that failed by itself leaves the supervisor ready: see `build`.
+            (Err(_), Err(e)) => Err(e),
             (Err(e), Ok(_)) => Err(e),
         }
     });
