@@ -763,3 +763,46 @@ fn a_gate_only_container_is_still_supervised_and_says_so() {
     );
     assert!(b.listed(&rt).is_empty());
 }
+
+/// Through an engine: containerd's shim reads the runtime's last JSON error line and shows it to
+/// the user, so a bind mount whose source is missing must come out of `ctr run` with the source
+/// named, under runc and scrun alike (not `failed seccomp listener`).
+#[test]
+fn containerd_shows_the_inits_first_error() {
+    use scrun_integration::containerd::Containerd;
+    let mut c = Containerd::start().expect("private containerd");
+    c.guard_with_reaper().expect("reaper");
+    let img = scrun_integration::image::busybox(c.workdir().path()).expect("image");
+    c.import(&img, "default").expect("import");
+    let obs = differential("ctr run with a missing bind-mount source", |rt| {
+        let bin = rt.path.display().to_string();
+        let id = format!("first-error-{}-{}", rt.name, std::process::id());
+        let out = c
+            .ctr(&[
+                "run",
+                "--rm",
+                "--runtime",
+                "io.containerd.runc.v2",
+                "--runc-binary",
+                &bin,
+                "--mount",
+                "type=bind,src=/nonexistent/src,dst=/mnt/x,options=rbind:ro",
+                "docker.io/scrun-test/busybox:1",
+                &id,
+                "true",
+            ])
+            .expect("ctr");
+        let _ = c.ctr(&["container", "rm", &id]);
+        let err = stderr(&out);
+        assert!(
+            !err.contains("failed seccomp listener"),
+            "{}: {err}",
+            rt.name
+        );
+        (
+            out.status.success(),
+            err.contains("/nonexistent/src") && err.contains("no such file or directory"),
+        )
+    });
+    assert_eq!(obs, (false, true));
+}
