@@ -178,6 +178,12 @@ fn exec_cap_spellings_and_argument_order_match_runc() {
         ]
         .iter()
         .all(|w| stderr(&bad_cwd).contains(w));
+        // A running container is not deleted without --force, in runc's words.
+        let not_stopped = b.rt(rt, &["delete", &id]);
+        let not_stopped = (
+            exit_code(&not_stopped.status),
+            stderr(&not_stopped).contains("that is not stopped: running"),
+        );
         // Options after the positional arguments.
         let deleted = b.rt(rt, &["delete", &id, "--force"]);
         (
@@ -187,6 +193,7 @@ fn exec_cap_spellings_and_argument_order_match_runc() {
             unknown.status.success(),
             warned,
             (exit_code(&bad_cwd.status), bad_cwd_named),
+            not_stopped,
             deleted.status.success(),
             b.listed(rt),
         )
@@ -196,6 +203,7 @@ fn exec_cap_spellings_and_argument_order_match_runc() {
     assert!(obs.0.contains("CapBnd:\t0000000420000421"), "{}", obs.0);
     assert_eq!(obs.1, "--env A=1 -t\n");
     assert_eq!(obs.5, (255, true));
+    assert_eq!(obs.6, (1, true));
 }
 
 /// What a failed `run` showed: exit status, whether stderr and the JSON `--log` (its last error

@@ -27,7 +27,14 @@ pub fn delete(args: Delete, root: &Path) -> Result<()> {
     // load_container found whether the init is really alive; libcontainer's delete looks at the
     // pid alone again, so a container found stopped is deleted as such (forcing only kills what
     // is left in its cgroup, as runc does for a stopped container).
-    let stopped = container.status() == ContainerStatus::Stopped;
+    let status = container.status();
+    if !args.force && matches!(status, ContainerStatus::Running | ContainerStatus::Paused) {
+        bail!(
+            "cannot delete container {id} that is not stopped: {}",
+            super::state::status_str(status)
+        );
+    }
+    let stopped = status == ContainerStatus::Stopped;
     if let Err(e) = container.delete(args.force || stopped) {
         if !args.force {
             return Err(e).with_context(|| format!("cannot delete container {id}"));
