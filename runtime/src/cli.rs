@@ -48,8 +48,9 @@ pub struct GlobalOpts {
     /// use systemd to manage cgroups
     #[arg(long, global = true)]
     pub systemd_cgroup: bool,
-    /// accepted and ignored (runc compatibility)
-    #[arg(long, global = true, num_args = 0..=1, require_equals = true, default_missing_value = "true", hide = true)]
+    /// accepted and ignored (runc compatibility); like runc's, only before the subcommand, so that
+    /// `spec --rootless` is spec's own flag
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", hide = true)]
     pub rootless: Option<String>,
     /// accepted and ignored (runc compatibility)
     #[arg(long, global = true, hide = true)]
@@ -65,7 +66,7 @@ pub enum Command {
     /// create and start a container
     Run(liboci_cli::Run),
     /// run a new process inside a container
-    Exec(liboci_cli::Exec),
+    Exec(Exec),
     /// send a signal to the container's init process
     Kill(Kill),
     /// delete a container
@@ -87,9 +88,11 @@ pub enum Command {
     /// show container events and statistics
     Events(Events),
     /// create a new config.json
-    Spec(liboci_cli::Spec),
-    /// checkpoint a running container (not supported)
-    Checkpoint(liboci_cli::Checkpoint),
+    Spec(Spec),
+    /// checkpoint a running container (not supported: refused with the options given)
+    Checkpoint(Checkpoint),
+    /// restore a container from a checkpoint (not supported: refused with the options given)
+    Restore(Restore),
     /// list and query the findings scrun wrote
     Findings(Findings),
     /// print the log of a container's exec supervisor (until the container is deleted)
@@ -112,6 +115,179 @@ pub struct Kill {
     /// send the signal to every process of the container
     #[arg(short, long)]
     pub all: bool,
+}
+
+/// runc's `checkpoint` flags, accepted so that the refusal can name them.
+#[derive(Args, Debug)]
+pub struct Checkpoint {
+    #[arg(long)]
+    pub image_path: Option<String>,
+    #[arg(long)]
+    pub work_path: Option<String>,
+    #[arg(long)]
+    pub parent_path: Option<String>,
+    #[arg(long)]
+    pub leave_running: bool,
+    #[arg(long)]
+    pub tcp_established: bool,
+    #[arg(long)]
+    pub ext_unix_sk: bool,
+    #[arg(long)]
+    pub shell_job: bool,
+    #[arg(long)]
+    pub lazy_pages: bool,
+    #[arg(long)]
+    pub status_fd: Option<String>,
+    #[arg(long)]
+    pub page_server: Option<String>,
+    #[arg(long)]
+    pub file_locks: bool,
+    #[arg(long)]
+    pub pre_dump: bool,
+    #[arg(long)]
+    pub manage_cgroups_mode: Option<String>,
+    #[arg(long)]
+    pub empty_ns: Vec<String>,
+    #[arg(long)]
+    pub auto_dedup: bool,
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new(), required = true)]
+    pub container_id: String,
+}
+
+/// runc's `restore` flags, accepted so that the refusal can name them.
+#[derive(Args, Debug)]
+pub struct Restore {
+    #[arg(long)]
+    pub console_socket: Option<String>,
+    #[arg(long)]
+    pub image_path: Option<String>,
+    #[arg(long)]
+    pub work_path: Option<String>,
+    #[arg(long)]
+    pub tcp_established: bool,
+    #[arg(long)]
+    pub ext_unix_sk: bool,
+    #[arg(long)]
+    pub shell_job: bool,
+    #[arg(long)]
+    pub file_locks: bool,
+    #[arg(long)]
+    pub manage_cgroups_mode: Option<String>,
+    #[arg(long, short)]
+    pub bundle: Option<String>,
+    #[arg(long, short)]
+    pub detach: bool,
+    #[arg(long)]
+    pub pid_file: Option<String>,
+    #[arg(long)]
+    pub no_subreaper: bool,
+    #[arg(long)]
+    pub no_pivot: bool,
+    #[arg(long)]
+    pub empty_ns: Vec<String>,
+    #[arg(long)]
+    pub auto_dedup: bool,
+    #[arg(long)]
+    pub lazy_pages: bool,
+    #[arg(long)]
+    pub lsm_profile: Option<String>,
+    #[arg(long)]
+    pub lsm_mount_context: Option<String>,
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new(), required = true)]
+    pub container_id: String,
+}
+
+/// runc's `exec` flags (liboci-cli's lack `-c` for `--cap`). Everything after the container id is
+/// the command, as in runc (see [`runc_argv`]).
+#[derive(Args, Debug)]
+pub struct Exec {
+    /// AF_UNIX socket that receives the pty master of the process
+    #[arg(long)]
+    pub console_socket: Option<PathBuf>,
+    /// current working directory in the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// set an environment variable (NAME=value)
+    #[arg(short, long, value_parser = parse_env, num_args = 1)]
+    pub env: Vec<(String, String)>,
+    /// allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    /// the user: UID or UID:GID
+    #[arg(short, long, value_parser = parse_user)]
+    pub user: Option<(u32, Option<u32>)>,
+    /// additional gids
+    #[arg(long, short = 'g', num_args = 1)]
+    pub additional_gids: Vec<u32>,
+    /// path to the process.json
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// detach from the container's process
+    #[arg(short, long)]
+    pub detach: bool,
+    /// the file to write the process id to
+    #[arg(long)]
+    pub pid_file: Option<PathBuf>,
+    /// the SELinux label of the process
+    #[arg(long)]
+    pub process_label: Option<String>,
+    /// the AppArmor profile of the process
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// set no_new_privileges for the process
+    #[arg(long)]
+    pub no_new_privs: bool,
+    /// add a capability to the bounding, effective and permitted sets (CAP_KILL; an unknown
+    /// name is ignored with a warning, as by runc)
+    #[arg(long, short = 'c', num_args = 1)]
+    pub cap: Vec<String>,
+    /// pass N additional file descriptors to the process
+    #[arg(long, default_value = "0")]
+    pub preserve_fds: i32,
+    /// run the process in an existing sub-cgroup: CGROUP or CONTROLLER:CGROUP
+    #[arg(long)]
+    pub cgroup: Option<String>,
+    /// allow exec in a paused container
+    #[arg(long)]
+    pub ignore_paused: bool,
+    #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new(), required = true)]
+    pub container_id: String,
+    /// the command and its arguments
+    #[arg(required = false, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("invalid environment variable {s:?}: missing '='"))
+}
+
+fn parse_user(s: &str) -> Result<(u32, Option<u32>), String> {
+    let (u, g) = match s.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (s, None),
+    };
+    let uid = u
+        .parse()
+        .map_err(|e| format!("parsing {u} as int for uid failed: {e}"))?;
+    let gid = g
+        .map(|g| {
+            g.parse()
+                .map_err(|e| format!("parsing {g} as int for gid failed: {e}"))
+        })
+        .transpose()?;
+    Ok((uid, gid))
+}
+
+#[derive(Args, Debug)]
+pub struct Spec {
+    /// path to the root of the bundle directory
+    #[arg(long, short)]
+    pub bundle: Option<PathBuf>,
+    /// generate a configuration for a rootless container
+    #[arg(long)]
+    pub rootless: bool,
 }
 
 #[derive(Args, Debug)]
@@ -215,6 +391,64 @@ impl GlobalOpts {
     }
 }
 
+/// runc's argument order rules on top of clap's: options may follow positional arguments (runc's
+/// CLI library reorders them), except in `exec`, where everything after the container id is the
+/// command (runc turns reordering off for exec), even words that look like scrun's options. This
+/// puts a `--` after exec's container id so that clap sees the same.
+pub fn runc_argv(mut args: Vec<String>) -> Vec<String> {
+    let root = <Cli as clap::CommandFactory>::command();
+    let Some(exec) = root.find_subcommand("exec") else {
+        return args;
+    };
+    let takes_value = |arg: &str| -> bool {
+        let all = root.get_arguments().chain(exec.get_arguments());
+        if let Some(long) = arg.strip_prefix("--") {
+            return !long.contains('=')
+                && all
+                    .filter(|a| a.get_long() == Some(long))
+                    .any(|a| a.get_action().takes_values());
+        }
+        // A cluster of shorts (-dt, -e A=1, -eA=1): a value is pending when the last one takes it.
+        let shorts: Vec<char> = arg.chars().skip(1).collect();
+        let all: Vec<_> = all.collect();
+        for (i, c) in shorts.iter().enumerate() {
+            let value = all
+                .iter()
+                .any(|a| a.get_short() == Some(*c) && a.get_action().takes_values());
+            if value {
+                return i + 1 == shorts.len();
+            }
+        }
+        false
+    };
+    let mut i = 1;
+    let mut in_exec = false;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "--" {
+            return args;
+        }
+        if a.starts_with('-') && a.len() > 1 {
+            i += if takes_value(a) { 2 } else { 1 };
+            continue;
+        }
+        if !in_exec {
+            if a != "exec" {
+                return args;
+            }
+            in_exec = true;
+            i += 1;
+            continue;
+        }
+        // The container id.
+        if i + 1 < args.len() {
+            args.insert(i + 1, "--".to_string());
+        }
+        return args;
+    }
+    args
+}
+
 /// The verbs that build container processes and so must run from a sealed binary (a read-only
 /// overlay of scrun's directory, or a sealed memfd copy): CVE-2019-5736.
 pub fn needs_sealed_exe(args: &[String]) -> bool {
@@ -267,6 +501,287 @@ mod tests {
         assert_eq!(cli.global.rootless.as_deref(), Some("false"));
         let cli = parse(&["scrun", "--rootless", "list"]);
         assert_eq!(cli.global.rootless.as_deref(), Some("true"));
+    }
+
+    fn parse_runc(args: &[&str]) -> Cli {
+        let argv = runc_argv(args.iter().map(|s| s.to_string()).collect());
+        Cli::try_parse_from(&argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"))
+    }
+
+    fn exec_of(cli: Cli) -> Exec {
+        match cli.command {
+            Some(Command::Exec(e)) => e,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn exec_cap_in_every_spelling() {
+        let e = exec_of(parse_runc(&[
+            "scrun",
+            "exec",
+            "--cap",
+            "CAP_KILL",
+            "--cap=CAP_SYSLOG",
+            "-c",
+            "CHOWN",
+            "c1",
+            "true",
+        ]));
+        assert_eq!(e.cap, ["CAP_KILL", "CAP_SYSLOG", "CHOWN"]);
+        assert_eq!(e.command, ["true"]);
+    }
+
+    #[test]
+    fn exec_everything_after_the_id_is_the_command() {
+        let e = exec_of(parse_runc(&[
+            "scrun", "--root", "/r", "exec", "-e", "A=1", "--user", "1:2", "c1", "--env", "B=2",
+            "ls", "-l", "--", "x",
+        ]));
+        assert_eq!(e.container_id, "c1");
+        assert_eq!(e.env, [("A".to_string(), "1".to_string())]);
+        assert_eq!(e.user, Some((1, Some(2))));
+        assert_eq!(e.command, ["--env", "B=2", "ls", "-l", "--", "x"]);
+        let e = exec_of(parse_runc(&["scrun", "exec", "-te", "A=1", "c1", "-t"]));
+        assert!(e.tty);
+        assert_eq!(e.command, ["-t"]);
+        let e = exec_of(parse_runc(&[
+            "scrun", "exec", "-p", "/p.json", "--detach", "c1",
+        ]));
+        assert!(e.command.is_empty() && e.detach);
+        assert_eq!(e.process, Some(PathBuf::from("/p.json")));
+    }
+
+    #[test]
+    fn options_after_positionals_outside_exec() {
+        match parse_runc(&["scrun", "kill", "c1", "KILL", "--all"]).command {
+            Some(Command::Kill(k)) => assert!(k.all && k.signal == "KILL"),
+            other => panic!("{other:?}"),
+        }
+        match parse_runc(&["scrun", "delete", "c1", "--force"]).command {
+            Some(Command::Delete(d)) => assert!(d.force),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Command lines as containerd (go-runc, rust-extensions' runc crate), Docker (through
+    /// containerd), podman/conmon and CRI-O build them.
+    #[test]
+    fn every_callers_command_lines_parse() {
+        let lines: &[&[&str]] = &[
+            // containerd shim (global options of go-runc / rust-extensions' GlobalOpts)
+            &[
+                "scrun",
+                "--root",
+                "/r",
+                "--debug",
+                "--log",
+                "/l",
+                "--log-format",
+                "json",
+                "--systemd-cgroup",
+                "--rootless=false",
+                "create",
+                "--bundle",
+                "/b",
+                "--pid-file",
+                "/p",
+                "--console-socket",
+                "/s",
+                "--no-pivot",
+                "--no-new-keyring",
+                "--preserve-fds",
+                "2",
+                "c1",
+            ],
+            &[
+                "scrun",
+                "--root",
+                "/r",
+                "--log-format",
+                "json",
+                "start",
+                "c1",
+            ],
+            &[
+                "scrun",
+                "--root",
+                "/r",
+                "--log-format",
+                "json",
+                "exec",
+                "--process",
+                "/p.json",
+                "--detach",
+                "--pid-file",
+                "/p",
+                "--console-socket",
+                "/s",
+                "c1",
+            ],
+            &["scrun", "--root", "/r", "kill", "--all", "c1", "9"],
+            &["scrun", "--root", "/r", "delete", "--force", "c1"],
+            &["scrun", "--root", "/r", "state", "c1"],
+            &["scrun", "--root", "/r", "pause", "c1"],
+            &["scrun", "--root", "/r", "resume", "c1"],
+            &["scrun", "--root", "/r", "ps", "--format", "json", "c1"],
+            &["scrun", "--root", "/r", "update", "--resources", "-", "c1"],
+            &["scrun", "--root", "/r", "events", "--interval", "5s", "c1"],
+            &["scrun", "--root", "/r", "events", "--stats", "c1"],
+            &[
+                "scrun",
+                "--root",
+                "/r",
+                "checkpoint",
+                "--image-path",
+                "/i",
+                "--work-path",
+                "/w",
+                "--leave-running",
+                "--tcp-established",
+                "--ext-unix-sk",
+                "--shell-job",
+                "--file-locks",
+                "--empty-ns",
+                "network",
+                "--manage-cgroups-mode",
+                "soft",
+                "c1",
+            ],
+            &[
+                "scrun",
+                "--root",
+                "/r",
+                "restore",
+                "--bundle",
+                "/b",
+                "--image-path",
+                "/i",
+                "--work-path",
+                "/w",
+                "--detach",
+                "--pid-file",
+                "/p",
+                "--no-pivot",
+                "--console-socket",
+                "/s",
+                "c1",
+            ],
+            &["scrun", "features"],
+            &["scrun", "--version"],
+            // podman (conmon)
+            &[
+                "scrun",
+                "--systemd-cgroup",
+                "--root",
+                "/r",
+                "--log-format=json",
+                "--log=/l",
+                "create",
+                "--bundle",
+                "/b",
+                "--pid-file",
+                "/p",
+                "--console-socket",
+                "/s",
+                "--preserve-fds",
+                "1",
+                "c1",
+            ],
+            &[
+                "scrun",
+                "--root",
+                "/r",
+                "exec",
+                "--pid-file",
+                "/p",
+                "--process",
+                "/p.json",
+                "--detach",
+                "--tty",
+                "--console-socket",
+                "/s",
+                "--preserve-fds",
+                "1",
+                "c1",
+            ],
+            &[
+                "scrun",
+                "--root",
+                "/r",
+                "update",
+                "--resources=/res.json",
+                "c1",
+            ],
+            &["scrun", "--root", "/r", "kill", "c1", "15"],
+            // CRI-O
+            &[
+                "scrun",
+                "--root=/r",
+                "--systemd-cgroup",
+                "--log-format=json",
+                "--log=/l",
+                "create",
+                "--bundle",
+                "/b",
+                "--pid-file",
+                "/p",
+                "c1",
+            ],
+            &[
+                "scrun",
+                "--root",
+                "/r",
+                "exec",
+                "--pid-file",
+                "/p",
+                "--process",
+                "/p.json",
+                "c1",
+            ],
+            // runc's own short forms
+            &[
+                "scrun", "exec", "-t", "-e", "A=1", "-u", "0:0", "-g", "10", "--cwd", "/", "-c",
+                "CAP_KILL", "c1", "sh",
+            ],
+            &[
+                "scrun",
+                "run",
+                "-b",
+                "/b",
+                "-d",
+                "--keep",
+                "--no-subreaper",
+                "c1",
+            ],
+            &["scrun", "list", "-q", "--format", "table"],
+        ];
+        for line in lines {
+            let argv = runc_argv(line.iter().map(|s| s.to_string()).collect());
+            if let Err(e) = Cli::try_parse_from(&argv) {
+                panic!("{line:?}: {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn spec_has_its_own_rootless_flag() {
+        for args in [
+            &["scrun", "spec", "--rootless", "--bundle", "/b"][..],
+            &["scrun", "spec", "-b", "/b", "--rootless"][..],
+        ] {
+            match parse(args).command {
+                Some(Command::Spec(s)) => {
+                    assert!(s.rootless);
+                    assert_eq!(s.bundle, Some(PathBuf::from("/b")));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        match parse(&["scrun", "spec"]).command {
+            Some(Command::Spec(s)) => assert!(!s.rootless && s.bundle.is_none()),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -223,11 +223,85 @@ fn install(sink: &LogSink, filter: Targets) {
     let (filter, handle) = reload::Layer::new(filter);
     if tracing_subscriber::registry()
         .with(RuncLayer { sink: sink.clone() }.with_filter(filter))
+        .with(
+            BuildErrorLayer.with_filter(
+                Targets::new().with_target("libcontainer", LevelFilter::ERROR),
+            ),
+        )
         .try_init()
         .is_ok()
     {
         let _ = INSTALLED.set(sink.clone());
         let _ = FILTER.set(handle);
+    }
+}
+
+/// libcontainer's error events during a container build, from scrun and from every process forked
+/// for the container (see [`record_build_errors`]).
+static BUILD_ERRORS: OnceLock<File> = OnceLock::new();
+
+/// Record libcontainer's error events from now on in an unlinked file in `dir` (close-on-exec, so
+/// it never reaches the container's process). A container's init reports why it failed only as a
+/// log line in its own process (its parent then sees the failure as a closed channel), so this is
+/// how the CLI learns the cause: see [`build_errors`]. libcontainer only marks inherited
+/// descriptors close-on-exec in the init, so the file stays valid there until the exec. Call it
+/// after forking the supervisor, which must not inherit it.
+pub fn record_build_errors(dir: &Path) -> io::Result<()> {
+    if BUILD_ERRORS.get().is_some() {
+        return Ok(());
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .mode(0o600)
+        .open(dir)?;
+    let _ = BUILD_ERRORS.set(file);
+    Ok(())
+}
+
+/// The error lines recorded by processes other than this one (the container's intermediate and
+/// init processes), oldest first.
+pub fn build_errors() -> Vec<String> {
+    use std::os::unix::fs::FileExt;
+    let Some(file) = BUILD_ERRORS.get() else {
+        return Vec::new();
+    };
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        match file.read_at(&mut chunk, buf.len() as u64) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        if buf.len() > 1 << 20 {
+            break;
+        }
+    }
+    let me = std::process::id().to_string();
+    String::from_utf8_lossy(&buf)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .filter(|(pid, _)| *pid != me)
+        .map(|(_, msg)| msg.replace("\\n", "\n"))
+        .collect()
+}
+
+struct BuildErrorLayer;
+
+impl<S: Subscriber> Layer<S> for BuildErrorLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let Some(mut file) = BUILD_ERRORS.get() else {
+            return;
+        };
+        let mut v = MsgVisitor(String::new());
+        event.record(&mut v);
+        let line = format!(
+            "{}\t{}\n",
+            std::process::id(),
+            v.0.trim().replace('\n', "\\n")
+        );
+        let _ = file.write_all(line.as_bytes());
     }
 }
 

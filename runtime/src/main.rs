@@ -3,7 +3,9 @@
 
 mod cli;
 mod commands;
+mod delegation;
 mod identity;
+mod init_record;
 mod logging;
 mod scrun_dir;
 mod spec_rewrite;
@@ -40,7 +42,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match Cli::try_parse_from(cli::runc_argv(args)) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();

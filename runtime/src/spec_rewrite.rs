@@ -39,6 +39,9 @@ pub struct Rewrite<'a> {
     pub listener_path: &'a Path,
     pub listener_metadata: String,
     pub systemd_cgroup: bool,
+    /// The container's own seccomp agent keeps the listener (see `delegation.rs`): the profile
+    /// is left as it is.
+    pub delegate: bool,
 }
 
 /// What the merge decided, for logs and tests.
@@ -94,6 +97,9 @@ impl Rewrite<'_> {
             linux.insert("cgroupsPath".into(), Value::String(default));
         }
 
+        if self.delegate {
+            return Ok(MergeReport::default());
+        }
         let seccomp = linux.entry("seccomp").or_insert(Value::Null);
         let report = merge_notify(seccomp)?;
         let s = seccomp
@@ -109,6 +115,33 @@ impl Rewrite<'_> {
         );
         Ok(report)
     }
+}
+
+/// Remove from `process.capabilities` the names `known` rejects, as runc does (it warns and goes
+/// on; libcontainer would refuse the whole config). Returns the removed names, sorted, once each.
+pub fn drop_unknown_capabilities(spec: &mut Value, known: impl Fn(&str) -> bool) -> Vec<String> {
+    let mut dropped = Vec::new();
+    let Some(sets) = spec
+        .pointer_mut("/process/capabilities")
+        .and_then(Value::as_object_mut)
+    else {
+        return dropped;
+    };
+    for set in sets.values_mut() {
+        if let Some(names) = set.as_array_mut() {
+            names.retain(|n| match n.as_str() {
+                Some(name) if known(name) => true,
+                Some(name) => {
+                    dropped.push(name.to_string());
+                    false
+                }
+                None => true,
+            });
+        }
+    }
+    dropped.sort();
+    dropped.dedup();
+    dropped
 }
 
 pub fn absolute_rootfs(bundle: &Path, root: &Path) -> PathBuf {
@@ -254,6 +287,22 @@ fn rule_names(rule: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_capabilities_are_dropped_from_every_set() {
+        let mut spec = json!({"process": {"capabilities": {
+            "bounding": ["CAP_KILL", "CAP_BOGUS", "KILL"],
+            "effective": ["CAP_BOGUS"],
+            "ambient": []
+        }}});
+        let dropped = drop_unknown_capabilities(&mut spec, |n| n == "CAP_KILL");
+        assert_eq!(dropped, ["CAP_BOGUS", "KILL"]);
+        assert_eq!(
+            spec["process"]["capabilities"],
+            json!({"bounding": ["CAP_KILL"], "effective": [], "ambient": []})
+        );
+        assert!(drop_unknown_capabilities(&mut json!({}), |_| false).is_empty());
+    }
 
     fn docker_like() -> Value {
         json!({
@@ -430,6 +479,7 @@ mod tests {
             listener_path: Path::new("/run/scrun.d/k/sup.sock"),
             listener_metadata: "{}".into(),
             systemd_cgroup: false,
+            delegate: false,
         };
         rw.apply(&mut spec).unwrap();
         assert_eq!(spec["root"]["path"], "/b/rootfs");

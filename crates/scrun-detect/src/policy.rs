@@ -315,12 +315,29 @@ pub enum OnError {
     Allow,
 }
 
+/// What scrun does with a container whose own seccomp profile hands its listener to a seccomp
+/// agent (`SCMP_ACT_NOTIFY` with `linux.seccomp.listenerPath`). The kernel lets a filter chain
+/// have one listener, so scrun cannot trap that container's execs with its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ContainerListener {
+    /// Honour the OCI spec: the container's agent gets the listener; scrun supervises the
+    /// container's execs through the exec gate only (file identity, no arguments; an overlay
+    /// rootfs is needed), and says so in every finding and in `scrun state`.
+    #[default]
+    Delegate,
+    /// Refuse to create such a container.
+    Refuse,
+}
+
 /// Supervisor settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SupervisorConfig {
     /// Verdict when an exec cannot be decided (IO errors).
     pub on_error: OnError,
+    /// A container with its own seccomp agent: delegate (default) or refuse.
+    pub container_listener: ContainerListener,
     /// Hash at most this many bytes of a file.
     pub max_hash_bytes: u64,
     /// On-disk hash cache for image-layer files (none: memory only).
@@ -333,6 +350,7 @@ impl Default for SupervisorConfig {
     fn default() -> Self {
         SupervisorConfig {
             on_error: OnError::Deny,
+            container_listener: ContainerListener::Delegate,
             max_hash_bytes: 256 * 1024 * 1024,
             hash_cache_dir: Some(PathBuf::from("/var/lib/scrun/hashcache")),
             resource_prefix: None,
@@ -608,6 +626,7 @@ include_env = true
 redact_env = ["*TOKEN*"]
 [supervisor]
 on_error = "allow"
+container_listener = "refuse"
 max_hash_bytes = 1048576
 hash_cache_dir = "/var/lib/scrun/hashcache"
 resource_prefix = "//example/hosts/<hostname>"
@@ -624,6 +643,7 @@ resource_prefix = "//example/hosts/<hostname>"
         assert_eq!(c.intel.feeds[1].name.as_deref(), Some("malwarebazaar"));
         assert_eq!(c.allow.sha256.len(), 1);
         assert_eq!(c.supervisor.on_error, OnError::Allow);
+        assert_eq!(c.supervisor.container_listener, ContainerListener::Refuse);
         assert_eq!(c.supervisor.max_hash_bytes, 1 << 20);
         assert!(c.resource_prefix().starts_with("//example/hosts/"));
         assert!(!c.resource_prefix().contains("<hostname>"));
@@ -631,6 +651,22 @@ resource_prefix = "//example/hosts/<hostname>"
         assert!(!c.path_allowed("/usr/local/bin/app2"));
         assert!(c.path_allowed("/opt/tools/x/y"));
         assert!(!c.path_allowed("/opt/toolsx"));
+    }
+
+    #[test]
+    fn container_listener_values() {
+        let c = Config::from_toml_str("", "empty").unwrap();
+        assert_eq!(c.supervisor.container_listener, ContainerListener::Delegate);
+        let c = Config::from_toml_str("[supervisor]\ncontainer_listener = \"delegate\"\n", "d")
+            .unwrap();
+        assert_eq!(c.supervisor.container_listener, ContainerListener::Delegate);
+        let e = Config::from_toml_str("[supervisor]\ncontainer_listener = \"chain\"\n", "bad")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("container_listener") || e.contains("chain"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -66,14 +66,22 @@ pub fn create_container(a: &CreateArgs<'_>, global: &GlobalOpts) -> Result<Conta
         let ready = starting.wait().context("cannot start the exec supervisor");
         tracing::debug!(id = a.id, ok = ready.is_ok(), "supervisor ready");
         match (built, ready) {
-            (Ok(c), Ok(_)) => Ok(c),
+            (Ok(c), Ok(_)) => {
+                if let Some(pid) = c.pid() {
+                    if let Err(e) = crate::init_record::record(&sdir, pid.as_raw()) {
+                        tracing::warn!("cannot record the start time of the init: {e}");
+                    }
+                }
+                Ok(c)
+            }
             (Ok(mut c), Err(e)) => {
                 // No supervisor, no container: its init must not run unwatched.
                 let _ = c.delete(true);
                 Err(e)
             }
-            // The supervisor's own error is the cause (libcontainer then only saw its socket
-            // close: "failed seccomp listener").
+            // The supervisor's readiness does not depend on the init: its own error (a bad
+            // policy or feed) is the cause, and libcontainer then only saw its socket close. An
+            // init that failed by itself leaves the supervisor ready: see `build`.
             (Err(_), Err(e)) => Err(e),
             (Err(e), Ok(_)) => Err(e),
         }
@@ -109,20 +117,47 @@ fn prepare(
     sdir.create_fresh()
         .with_context(|| format!("cannot create {}", sdir.path.display()))?;
 
+    let supported = caps::runtime::thread_all_supported();
+    let ignored = crate::spec_rewrite::drop_unknown_capabilities(&mut spec, |name| {
+        super::exec::parse_capability(name).is_some()
+            && name
+                .parse::<caps::Capability>()
+                .is_ok_and(|c| supported.contains(&c))
+    });
+    if !ignored.is_empty() {
+        tracing::warn!(
+            "ignoring unknown or unavailable capabilities: [{}]",
+            ignored.join(" ")
+        );
+    }
     let caller = identity::detect(&spec, &bundle);
     let mode = identity::mode_override(&spec, &caller)?.unwrap_or(policy.config.mode);
     let metadata = serde_json::json!({"id": a.id, "scrunDir": sdir.path}).to_string();
+    let agent = crate::delegation::container_agent(&spec);
+    if let Some(agent) = &agent {
+        use scrun_detect::policy::ContainerListener;
+        match policy.config.supervisor.container_listener {
+            ContainerListener::Refuse => bail!(
+                "{}/config.json: the seccomp profile hands its listener to the container's own seccomp agent ({agent}); refused by [supervisor] container_listener = \"refuse\" (\"delegate\" runs it with exec supervision through the exec gate only)",
+                bundle.display()
+            ),
+            ContainerListener::Delegate => crate::delegation::mark(sdir, agent)
+                .with_context(|| format!("cannot write to {}", sdir.path.display()))?,
+        }
+    }
     let report = Rewrite {
         container_id: a.id,
         bundle: &bundle,
         listener_path: &sdir.socket(),
         listener_metadata: metadata,
         systemd_cgroup: global.systemd_cgroup,
+        delegate: agent.is_some(),
     }
     .apply(&mut spec)
     .with_context(|| format!("cannot prepare {}/config.json", bundle.display()))?;
     tracing::debug!(?report, "seccomp profile merged");
 
+    super::poststop::take(sdir, &mut spec)?;
     let rootfs = PathBuf::from(spec["root"]["path"].as_str().unwrap_or_default());
     let rootfs = fs::canonicalize(&rootfs)
         .with_context(|| format!("rootfs {} does not exist", rootfs.display()))?;
@@ -164,6 +199,12 @@ fn prepare(
     crate::supervisor::start(sdir).context("cannot start the exec supervisor")
 }
 
+/// `process.cwd` of a config.json, for error messages.
+fn spec_cwd(config: &Path) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(&fs::read(config).ok()?).ok()?;
+    v.pointer("/process/cwd")?.as_str().map(String::from)
+}
+
 /// The path scrun was invoked as (`argv[0]` resolved through PATH): `/proc/self/exe` is the sealed
 /// copy, which hooks cannot call.
 fn invoked_binary() -> PathBuf {
@@ -186,6 +227,9 @@ fn build(
     root: &Path,
     sdir: &ScrunDir,
 ) -> Result<Container> {
+    if let Err(e) = crate::logging::record_build_errors(&sdir.path) {
+        tracing::debug!("cannot record the init's errors: {e}");
+    }
     ContainerBuilder::new(a.id.to_string(), SyscallType::default())
         .with_executor(InitExecutor)
         .with_pid_file(a.pid_file)?
@@ -198,5 +242,9 @@ fn build(
         .with_detach(a.detach)
         .with_no_pivot(a.no_pivot)
         .build()
+        .map_err(|e| {
+            let cwd = spec_cwd(&sdir.config());
+            super::init_error::explain(e.into(), &crate::logging::build_errors(), cwd.as_deref())
+        })
         .with_context(|| format!("cannot create container {}", a.id))
 }

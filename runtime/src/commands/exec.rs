@@ -20,7 +20,7 @@ use crate::scrun_dir::ScrunDir;
 use crate::tenant::TenantExecutor;
 
 /// The process to run, from `--process` or from the init's process plus the flags (runc's rule).
-fn build_process(a: &liboci_cli::Exec, spec: &Spec) -> Result<Process> {
+fn build_process(a: &crate::cli::Exec, spec: &Spec) -> Result<Process> {
     if let Some(p) = &a.process {
         let text =
             fs::read(p).with_context(|| format!("cannot read process file {}", p.display()))?;
@@ -56,19 +56,29 @@ fn build_process(a: &liboci_cli::Exec, spec: &Spec) -> Result<Process> {
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
     }
+    if let Some(label) = &a.process_label {
+        p.set_selinux_label(Some(label.clone()));
+    }
     if let Some(ap) = &a.apparmor {
         p.set_apparmor_profile(Some(ap.clone()));
     }
     if !a.cap.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
-        let extra: HashSet<Capability> = a
+        let mut unknown: Vec<&str> = a
             .cap
             .iter()
-            .map(|c| {
-                c.parse::<Capability>()
-                    .map_err(|e| anyhow::anyhow!("invalid capability {c}: {e}"))
-            })
-            .collect::<Result<_>>()?;
+            .filter(|c| parse_capability(c).is_none())
+            .map(|c| c.as_str())
+            .collect();
+        if !unknown.is_empty() {
+            // runc's behaviour and words: a name it does not know is ignored, with a warning.
+            unknown.sort_unstable();
+            tracing::warn!(
+                "ignoring unknown or unavailable capabilities: [{}]",
+                unknown.join(" ")
+            );
+        }
+        let extra: HashSet<Capability> = a.cap.iter().filter_map(|c| parse_capability(c)).collect();
         let add = |s: &Option<HashSet<Capability>>| {
             Some(
                 s.clone()
@@ -84,6 +94,15 @@ fn build_process(a: &liboci_cli::Exec, spec: &Spec) -> Result<Process> {
         p.set_capabilities(Some(caps));
     }
     Ok(p)
+}
+
+/// A capability name as runc knows it: `CAP_KILL`, exactly (runc ignores `KILL` or `cap_kill` as
+/// unknown names, with a warning).
+pub fn parse_capability(name: &str) -> Option<Capability> {
+    if !name.starts_with("CAP_") {
+        return None;
+    }
+    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
 }
 
 /// Give the new process CAP_SYS_ADMIN + CAP_SETPCAP until the executor has loaded the filter;
@@ -104,7 +123,7 @@ fn with_filter_caps(p: &mut Process) -> Option<LinuxCapabilities> {
     Some(original)
 }
 
-pub fn exec(a: liboci_cli::Exec, root: &Path) -> Result<u8> {
+pub fn exec(a: crate::cli::Exec, root: &Path) -> Result<u8> {
     let id = &a.container_id;
     let container = load_container(root, id)?;
     match container.status() {
@@ -132,12 +151,26 @@ pub fn exec(a: liboci_cli::Exec, root: &Path) -> Result<u8> {
     let notifies = seccomp
         .as_ref()
         .is_some_and(|s| s.listener_path().is_some());
+    // A gate-only supervised container (`delegation.rs`): the process's listener goes to the
+    // container's own seccomp agent, with its metadata, as runc sends it.
+    let agent = crate::delegation::agent(&sdir);
+    let (socket, metadata) = match (&agent, &seccomp) {
+        (Some(_), Some(s)) => (
+            s.listener_path().clone().unwrap_or_default(),
+            s.listener_metadata().clone().unwrap_or_default(),
+        ),
+        _ => (sdir.socket(), "scrun-exec".to_string()),
+    };
     let supervisor = if notifies {
-        Some(UnixStream::connect(sdir.socket()).with_context(|| {
-            format!(
+        Some(UnixStream::connect(&socket).with_context(|| match agent {
+            Some(_) => format!(
+                "the seccomp agent of container {id} is not reachable at {}",
+                socket.display()
+            ),
+            None => format!(
                 "the exec supervisor of container {id} is not reachable at {}; execs in this container fail closed (see scrun state)",
-                sdir.socket().display()
-            )
+                socket.display()
+            ),
         })?)
     } else {
         None
@@ -146,7 +179,7 @@ pub fn exec(a: liboci_cli::Exec, root: &Path) -> Result<u8> {
         "ociVersion": "1.0.2",
         "fds": ["seccompFd"],
         "pid": 0,
-        "metadata": "scrun-exec",
+        "metadata": metadata,
         "state": {"ociVersion": "1.0.2", "id": id, "status": "running", "pid": 0, "bundle": container.bundle()},
     });
     let executor = TenantExecutor {
@@ -155,6 +188,9 @@ pub fn exec(a: liboci_cli::Exec, root: &Path) -> Result<u8> {
         state: serde_json::to_vec(&state)?,
         restore_caps,
     };
+    if let Err(e) = crate::logging::record_build_errors(&sdir.path) {
+        tracing::debug!("cannot record the process's setup errors: {e}");
+    }
     let built = ContainerBuilder::new(id.clone(), SyscallType::default())
         .with_executor(executor)
         .with_root_path(root.to_path_buf())?
@@ -170,7 +206,12 @@ pub fn exec(a: liboci_cli::Exec, root: &Path) -> Result<u8> {
         .build();
     drop(supervisor);
     let _ = fs::remove_file(&process_file);
-    let pid = built.with_context(|| format!("cannot exec in container {id}"))?;
+    let pid = built
+        .map_err(|e| {
+            let cwd = process.cwd().to_string_lossy().into_owned();
+            super::init_error::explain(e.into(), &crate::logging::build_errors(), Some(&cwd))
+        })
+        .with_context(|| format!("cannot exec in container {id}"))?;
     if a.detach {
         return Ok(0);
     }
@@ -178,5 +219,19 @@ pub fn exec(a: liboci_cli::Exec, root: &Path) -> Result<u8> {
         WaitStatus::Exited(_, c) => Ok(c as u8),
         WaitStatus::Signaled(_, s, _) => Ok(128 + s as u8),
         _ => Ok(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_names_as_runc_knows_them() {
+        assert_eq!(parse_capability("CAP_KILL"), Some(Capability::Kill));
+        assert_eq!(parse_capability("CAP_SYSLOG"), Some(Capability::Syslog));
+        for name in ["KILL", "kill", "cap_kill", "CAP_NOPE", "", "CAP_"] {
+            assert_eq!(parse_capability(name), None, "{name}");
+        }
     }
 }

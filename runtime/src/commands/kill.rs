@@ -92,8 +92,8 @@ pub fn parse_signal(s: &str) -> Result<i32> {
 
 pub fn kill(args: Kill, root: &Path) -> Result<()> {
     let signo = parse_signal(&args.signal)?;
-    let mut container = load_container(root, &args.container_id)?;
-    container.refresh_status()?;
+    // load_container refreshed the status and checked that the init is really alive.
+    let container = load_container(root, &args.container_id)?;
     let status = container.status();
     if args.all {
         let cg = cgroup_manager(&container)?;

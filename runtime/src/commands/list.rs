@@ -21,7 +21,8 @@ pub fn list(args: List, root: &Path) -> Result<()> {
             if !dir.join("state.json").is_file() || !dir.join("youki_config.json").is_file() {
                 continue;
             }
-            if let Ok(c) = Container::load(dir) {
+            if let Ok(mut c) = Container::load(dir) {
+                super::liveness::correct(&mut c, root);
                 states.push(container_state(&c, root));
             }
         }

@@ -8,17 +8,21 @@ use libcontainer::container::Container;
 
 use crate::cli::{Command, GlobalOpts};
 
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
 mod exec;
 mod features;
 mod findings;
+mod init_error;
 mod intel;
 mod kill;
 mod list;
+mod liveness;
 mod logs;
 mod pause;
+mod poststop;
 mod ps;
 mod run;
 mod spec;
@@ -67,13 +71,9 @@ pub fn dispatch(command: Command, global: &GlobalOpts) -> Result<u8> {
         Command::Features(_) => features::features().map(|_| 0),
         Command::List(a) => list::list(a, &root).map(|_| 0),
         Command::Events(a) => events::events(a, &root).map(|_| 0),
-        Command::Spec(a) => spec::spec(a).map(|_| 0),
-        Command::Checkpoint(a) => {
-            bail!(
-                "checkpoint of container {} is not supported by scrun",
-                a.container_id
-            )
-        }
+        Command::Spec(a) => spec::spec(a.bundle, a.rootless).map(|_| 0),
+        Command::Checkpoint(a) => checkpoint::checkpoint(a, &root).map(|_| 0),
+        Command::Restore(a) => checkpoint::restore(a).map(|_| 0),
         Command::Findings(a) => findings::findings(a).map(|_| 0),
         Command::Logs(a) => logs::logs(&a, &root).map(|_| 0),
         Command::Intel(a) => intel::intel(a),
@@ -91,7 +91,10 @@ pub fn load_container(root: &Path, id: &str) -> Result<Container> {
     if !dir.join("state.json").exists() {
         bail!("container {id} does not exist");
     }
-    Container::load(dir).with_context(|| format!("cannot load the state of container {id}"))
+    let mut c =
+        Container::load(dir).with_context(|| format!("cannot load the state of container {id}"))?;
+    liveness::correct(&mut c, root);
+    Ok(c)
 }
 
 pub fn ensure_root(root: &Path) -> Result<()> {

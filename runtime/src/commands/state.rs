@@ -49,6 +49,15 @@ pub fn container_state(container: &Container, root: &Path) -> Value {
     if let Some(s) = crate::supervisor::health::describe(&dir) {
         annotations.insert("io.github.scrun.supervisor".into(), s);
     }
+    if let Some(agent) = crate::delegation::agent(&dir) {
+        let overlay = meta
+            .as_ref()
+            .is_some_and(|m| matches!(m.layers, scrun_detect::layers::Rootfs::Overlay(_)));
+        annotations.insert(
+            crate::delegation::STATE_ANNOTATION.into(),
+            crate::delegation::describe(&agent, overlay),
+        );
+    }
     let created = container
         .created()
         .map(|c| c.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true))

@@ -22,6 +22,8 @@ pub struct Context {
     pub config: Arc<Config>,
     pub mode: Mode,
     pub sink: Box<dyn Sink>,
+    /// The container's own seccomp agent holds the listener: only the exec gate sees its execs.
+    pub gate_only: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +145,7 @@ impl Context {
             config,
             mode,
             sink: Box::new(MultiSink(sinks)),
+            gate_only: crate::delegation::agent(sdir).is_some(),
         })
     }
 }
@@ -235,6 +238,9 @@ pub fn decide(
     if let Some(finding) = decision.finding.as_mut() {
         if let Some(by) = decided_by {
             finding.set_prop("scrun_decided_by", by);
+        }
+        if ctx.gate_only {
+            finding.set_prop(crate::delegation::FINDING_PROPERTY, "gate-only");
         }
         if changed {
             finding.set_prop("scrun_changed_after_decision", "true");

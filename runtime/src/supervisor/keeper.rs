@@ -61,8 +61,39 @@ struct Keeper {
     /// outlives any worker; every worker gets the group fd.
     gate: Option<scrun_kernel::gate::ExecGate>,
     init_seen: bool,
+    /// A gate-only supervised container (`delegation.rs`): its seccomp listeners go to its own
+    /// agent, so the keeper learns that the container is gone from its init's exit instead.
+    init: Option<InitWatch>,
     restarts: u32,
     log: ContainerLog,
+}
+
+/// The init of a gate-only supervised container, once `create` has recorded it.
+enum InitWatch {
+    Waiting,
+    Open(scrun_kernel::process::PidFd),
+}
+
+impl InitWatch {
+    /// True once the recorded init has exited (or was gone before it could be watched).
+    fn gone(&mut self, sdir: &ScrunDir) -> bool {
+        if let InitWatch::Waiting = self {
+            let Some((pid, start)) = crate::init_record::read(sdir) else {
+                return false;
+            };
+            match scrun_kernel::process::PidFd::open(pid) {
+                // The descriptor pins the process: it is the init if it started when the init did.
+                Ok(fd) if crate::init_record::stat_of(pid).is_some_and(|(_, s)| s == start) => {
+                    *self = InitWatch::Open(fd)
+                }
+                _ => return true,
+            }
+        }
+        match self {
+            InitWatch::Open(fd) => fd.wait_exit(Duration::ZERO).unwrap_or(true),
+            InitWatch::Waiting => false,
+        }
+    }
 }
 
 /// The exec gate binds an enforce-mode verdict to the file the kernel actually opens (fanotify
@@ -116,6 +147,7 @@ fn keeper_setup(
         held: Vec::new(),
         gate,
         init_seen: false,
+        init: crate::delegation::agent(sdir).map(|_| InitWatch::Waiting),
         restarts: 0,
         log: ContainerLog::open(&sdir.supervisor_log(), log_format),
     };
@@ -262,6 +294,9 @@ impl Keeper {
                 if let Some(status) = self.worker.exited() {
                     self.restart_worker(&format!("exited ({status})"));
                 }
+            }
+            if let Some(init) = self.init.as_mut() {
+                self.init_seen = self.init_seen || init.gone(&self.sdir);
             }
             if self.init_seen && self.held.is_empty() {
                 health::mark(&self.sdir, "exited: the container's last process is gone");
