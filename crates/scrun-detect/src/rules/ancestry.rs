@@ -202,8 +202,10 @@ mod tests {
         t.record(1, node(100, "/usr/sbin/nginx", "nginx", 0, 0));
         t.record(7, node(200, "/bin/busybox", "sh", 1, 100));
         let mut f = Fake::default();
-        f.procs.insert(9, (7, 300, "/bin/busybox".into(), "nc".into()));
-        f.procs.insert(7, (1, 200, "/bin/busybox".into(), "sh".into()));
+        f.procs
+            .insert(9, (7, 300, "/bin/busybox".into(), "nc".into()));
+        f.procs
+            .insert(7, (1, 200, "/bin/busybox".into(), "sh".into()));
         let (me, chain) = t.lookup(9, &f);
         assert_eq!(me, Some((7, 300, 200)));
         let names: Vec<_> = chain.iter().map(|p| p.name.as_str()).collect();
@@ -221,7 +223,8 @@ mod tests {
         f.procs.insert(9, (7, 900, String::new(), String::new()));
         f.procs
             .insert(7, (1, 850, "/usr/bin/python3".into(), "python3".into()));
-        f.procs.insert(1, (0, 100, "/usr/bin/python3".into(), "python3".into()));
+        f.procs
+            .insert(1, (0, 100, "/usr/bin/python3".into(), "python3".into()));
         let (_, chain) = t.lookup(9, &f);
         assert_eq!(chain[0].name, "python3");
         assert_eq!(chain[0].binary, "/usr/bin/python3");

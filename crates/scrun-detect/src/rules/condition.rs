@@ -175,94 +175,228 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Stri
     }))
 }
 
-/// A list of patterns compiled into one regular expression (plus exact strings for names).
+/// A glob: `*` (any run), `?` (one byte), `[abc]`, `[a-z]`, `[!abc]`; anchored at both ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob(Vec<GlobTok>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum GlobTok {
+    Byte(u8),
+    Any,
+    Star,
+    Class {
+        negated: bool,
+        ranges: Vec<(u8, u8)>,
+    },
+}
+
+impl Glob {
+    /// Parses a glob.
+    pub fn new(p: &str) -> Result<Glob, String> {
+        let b = p.as_bytes();
+        let mut toks = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            match b[i] {
+                b'*' => {
+                    if toks.last() != Some(&GlobTok::Star) {
+                        toks.push(GlobTok::Star);
+                    }
+                }
+                b'?' => toks.push(GlobTok::Any),
+                b'[' => {
+                    let mut j = i + 1;
+                    let negated = b.get(j) == Some(&b'!');
+                    if negated {
+                        j += 1;
+                    }
+                    let mut ranges = Vec::new();
+                    let mut first = true;
+                    loop {
+                        let Some(&c) = b.get(j) else {
+                            return Err(format!("unclosed [ in glob {p:?}"));
+                        };
+                        if c == b']' && !first {
+                            break;
+                        }
+                        first = false;
+                        if b.get(j + 1) == Some(&b'-') && b.get(j + 2).is_some_and(|&e| e != b']') {
+                            ranges.push((c, b[j + 2]));
+                            j += 3;
+                        } else {
+                            ranges.push((c, c));
+                            j += 1;
+                        }
+                    }
+                    toks.push(GlobTok::Class { negated, ranges });
+                    i = j;
+                }
+                c => toks.push(GlobTok::Byte(c)),
+            }
+            i += 1;
+        }
+        Ok(Glob(toks))
+    }
+
+    fn one(t: &GlobTok, c: u8) -> bool {
+        match t {
+            GlobTok::Byte(b) => *b == c,
+            GlobTok::Any => true,
+            GlobTok::Class { negated, ranges } => {
+                ranges.iter().any(|(lo, hi)| (*lo..=*hi).contains(&c)) != *negated
+            }
+            GlobTok::Star => false,
+        }
+    }
+
+    /// True when the whole of `s` matches. Iterative with one backtrack point (the last `*`):
+    /// O(len(s) * len(glob)) at worst, no recursion.
+    pub fn is_match(&self, s: &str) -> bool {
+        let (t, s) = (&self.0, s.as_bytes());
+        let (mut ti, mut si) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while si < s.len() {
+            if ti < t.len() && t[ti] == GlobTok::Star {
+                star = Some((ti, si));
+                ti += 1;
+            } else if ti < t.len() && Glob::one(&t[ti], s[si]) {
+                ti += 1;
+                si += 1;
+            } else if let Some((st, ss)) = star {
+                ti = st + 1;
+                si = ss + 1;
+                star = Some((st, ss + 1));
+            } else {
+                return false;
+            }
+        }
+        t[ti..].iter().all(|x| *x == GlobTok::Star)
+    }
+}
+
+/// A regular expression checked for syntax when the rule is loaded and compiled on first use
+/// (compiling every pattern of a ruleset up front costs tens of milliseconds per container
+/// start; most execs never need most patterns). `Ruleset::warm` compiles them all, off the
+/// exec path.
+#[derive(Debug)]
+pub struct LazyRegex {
+    src: String,
+    cell: std::sync::OnceLock<Option<Regex>>,
+}
+
+impl Clone for LazyRegex {
+    fn clone(&self) -> Self {
+        LazyRegex {
+            src: self.src.clone(),
+            cell: self.cell.clone(),
+        }
+    }
+}
+
+/// Compiled-size bound of one pattern list.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+impl LazyRegex {
+    fn new(src: String, check: bool) -> Result<LazyRegex, String> {
+        if !check {
+            return Ok(LazyRegex {
+                src,
+                cell: std::sync::OnceLock::new(),
+            });
+        }
+        // Parse and translate (catches syntax errors and invalid classes); the size is bounded
+        // by the pattern's length and REGEX_SIZE_LIMIT at compile time.
+        regex_syntax::ParserBuilder::new()
+            .build()
+            .parse(&src)
+            .map_err(|e| e.to_string())?;
+        Ok(LazyRegex {
+            src,
+            cell: std::sync::OnceLock::new(),
+        })
+    }
+
+    /// The compiled regex (`None`: over the size limit, reported once and never matching).
+    pub fn get(&self) -> Option<&Regex> {
+        self.cell
+            .get_or_init(|| {
+                match regex::RegexBuilder::new(&self.src)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::error!(pattern = %self.src, error = %e, "rule pattern cannot be compiled; it never matches");
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// Compiles it now; an error says why it cannot be.
+    pub fn force(&self) -> Result<(), String> {
+        match self.get() {
+            Some(_) => Ok(()),
+            None => Err(format!("pattern {:?} is too large to compile", self.src)),
+        }
+    }
+
+    fn is_match(&self, s: &str) -> bool {
+        self.get().is_some_and(|r| r.is_match(s))
+    }
+}
+
+/// A list of patterns: exact strings, globs and `re:` regular expressions (one combined regex).
 #[derive(Debug, Clone)]
 pub struct Patterns {
     exact: HashSet<String>,
-    re: Option<Regex>,
+    globs: Vec<Glob>,
+    re: Option<LazyRegex>,
 }
 
 fn is_glob(p: &str) -> bool {
     p.contains(['*', '?', '['])
 }
 
-/// The regular expression source of a pattern (`re:...` or an anchored glob).
-pub fn pattern_source(p: &str) -> Result<String, String> {
-    if let Some(re) = p.strip_prefix("re:") {
-        return Ok(re.to_owned());
-    }
-    let mut out = String::from("^");
-    let mut chars = p.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '*' => out.push_str("(?s:.*)"),
-            '?' => out.push_str("(?s:.)"),
-            '[' => {
-                let mut class = String::from("[");
-                if chars.peek() == Some(&'!') {
-                    chars.next();
-                    class.push('^');
-                }
-                let mut closed = false;
-                for c in chars.by_ref() {
-                    if c == ']' {
-                        closed = true;
-                        break;
-                    }
-                    if c == '\\' || c == '[' || c == '&' || c == '~' {
-                        class.push('\\');
-                    }
-                    class.push(c);
-                }
-                if !closed {
-                    return Err(format!("unclosed [ in glob {p:?}"));
-                }
-                class.push(']');
-                out.push_str(&class);
-            }
-            c => out.push_str(&regex::escape(&c.to_string())),
-        }
-    }
-    out.push('$');
-    Ok(out)
-}
-
-/// Compiles `list` (bounded size, so hostile patterns cannot make compilation explode).
-fn compile_sources(list: &[String], exact_ok: bool) -> Result<Patterns, String> {
-    let mut exact = HashSet::new();
-    let mut parts = Vec::new();
-    for p in list {
-        if exact_ok && !p.starts_with("re:") && !is_glob(p) {
-            exact.insert(p.clone());
-            continue;
-        }
-        let src = pattern_source(p)?;
-        // Each pattern on its own first, so the error names it.
-        Regex::new(&src).map_err(|e| format!("pattern {p:?}: {e}"))?;
-        parts.push(format!("(?:{src})"));
-    }
-    let re = if parts.is_empty() {
-        None
-    } else {
-        Some(
-            regex::RegexBuilder::new(&parts.join("|"))
-                .size_limit(8 << 20)
-                .build()
-                .map_err(|e| format!("patterns {list:?}: {e}"))?,
-        )
-    };
-    Ok(Patterns { exact, re })
-}
-
 impl Patterns {
-    /// Compiles a list of patterns.
+    /// Parses a list of patterns.
     pub fn new(list: &[String]) -> Result<Patterns, String> {
-        compile_sources(list, true)
+        Patterns::checked(list, true)
+    }
+
+    /// Parses a list; `check: false` skips the regex syntax check (the built-in ruleset, whose
+    /// patterns a unit test compiles).
+    pub fn checked(list: &[String], check: bool) -> Result<Patterns, String> {
+        let mut exact = HashSet::new();
+        let mut globs = Vec::new();
+        let mut res = Vec::new();
+        for p in list {
+            if let Some(re) = p.strip_prefix("re:") {
+                LazyRegex::new(re.to_owned(), check).map_err(|e| format!("pattern {p:?}: {e}"))?;
+                res.push(format!("(?:{re})"));
+            } else if is_glob(p) {
+                globs.push(Glob::new(p)?);
+            } else {
+                exact.insert(p.clone());
+            }
+        }
+        let re = if res.is_empty() {
+            None
+        } else {
+            Some(
+                LazyRegex::new(res.join("|"), check)
+                    .map_err(|e| format!("patterns {list:?}: {e}"))?,
+            )
+        };
+        Ok(Patterns { exact, globs, re })
     }
 
     /// True when `s` matches one of the patterns.
     pub fn is_match(&self, s: &str) -> bool {
-        self.exact.contains(s) || self.re.as_ref().is_some_and(|r| r.is_match(s))
+        self.exact.contains(s)
+            || self.globs.iter().any(|g| g.is_match(s))
+            || self.re.as_ref().is_some_and(|r| r.is_match(s))
     }
 
     /// The exact (non-pattern) entries, for indexing.
@@ -270,31 +404,83 @@ impl Patterns {
         &self.exact
     }
 
-    /// True when some entry is a pattern.
+    /// True when some entry is a glob or regex.
     pub fn has_patterns(&self) -> bool {
-        self.re.is_some()
+        !self.globs.is_empty() || self.re.is_some()
+    }
+
+    /// Compiles the regex now.
+    pub fn force(&self) -> Result<(), String> {
+        self.re.as_ref().map_or(Ok(()), |r| r.force())
     }
 }
 
-/// Byte patterns (for decoded base64 content).
-#[derive(Debug, Clone)]
-pub struct BytePatterns(regex::bytes::Regex);
+/// Byte patterns (for decoded base64 content): `re:` only, compiled with Unicode off.
+#[derive(Debug)]
+pub struct BytePatterns {
+    src: String,
+    cell: std::sync::OnceLock<Option<regex::bytes::Regex>>,
+}
+
+impl Clone for BytePatterns {
+    fn clone(&self) -> Self {
+        BytePatterns {
+            src: self.src.clone(),
+            cell: self.cell.clone(),
+        }
+    }
+}
 
 impl BytePatterns {
-    fn new(list: &[String]) -> Result<BytePatterns, String> {
+    fn new(list: &[String], check: bool) -> Result<BytePatterns, String> {
         let mut parts = Vec::new();
         for p in list {
-            let src = pattern_source(p)?;
-            regex::bytes::Regex::new(&format!("(?-u:{src})"))
-                .map_err(|e| format!("pattern {p:?}: {e}"))?;
-            parts.push(format!("(?-u:{src})"));
+            let Some(re) = p.strip_prefix("re:") else {
+                return Err(format!(
+                    "pattern {p:?}: arg_base64 takes regular expressions (re:...)"
+                ));
+            };
+            if check {
+                regex_syntax::ParserBuilder::new()
+                    .unicode(false)
+                    .utf8(false)
+                    .build()
+                    .parse(re)
+                    .map_err(|e| format!("pattern {p:?}: {e}"))?;
+            }
+            parts.push(format!("(?:{re})"));
         }
-        regex::bytes::RegexBuilder::new(&parts.join("|"))
-            .unicode(false)
-            .size_limit(8 << 20)
-            .build()
-            .map(BytePatterns)
-            .map_err(|e| format!("patterns {list:?}: {e}"))
+        Ok(BytePatterns {
+            src: parts.join("|"),
+            cell: std::sync::OnceLock::new(),
+        })
+    }
+
+    fn get(&self) -> Option<&regex::bytes::Regex> {
+        self.cell
+            .get_or_init(|| {
+                regex::bytes::RegexBuilder::new(&self.src)
+                    .unicode(false)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                    .map_err(|e| {
+                        tracing::error!(pattern = %self.src, error = %e, "rule pattern cannot be compiled; it never matches");
+                    })
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    fn is_match(&self, d: &[u8]) -> bool {
+        self.get().is_some_and(|r| r.is_match(d))
+    }
+
+    /// Compiles it now.
+    pub fn force(&self) -> Result<(), String> {
+        match self.get() {
+            Some(_) => Ok(()),
+            None => Err(format!("pattern {:?} is too large to compile", self.src)),
+        }
     }
 }
 
@@ -360,13 +546,18 @@ const PROVENANCES: [&str; 5] = ["built-in", "added", "modified", "memfd", "unkno
 impl CondSpec {
     /// Compiles the condition; the error names the key.
     pub fn compile(&self) -> Result<Cond, String> {
+        self.compile_checked(true)
+    }
+
+    /// [`CondSpec::compile`]; `check: false` skips the regex syntax check.
+    pub fn compile_checked(&self, check: bool) -> Result<Cond, String> {
         let mut all = Vec::new();
         let key = |k: &str, e: String| format!("{k}: {e}");
         macro_rules! pats {
             ($field:ident, $variant:ident) => {
                 if let Some(l) = &self.$field {
                     all.push(Cond::$variant(
-                        Patterns::new(l).map_err(|e| key(stringify!($field), e))?,
+                        Patterns::checked(l, check).map_err(|e| key(stringify!($field), e))?,
                     ));
                 }
             };
@@ -401,7 +592,7 @@ impl CondSpec {
                 m.push(match entry.split_once('=') {
                     Some((k, v)) => LabelMatch::Value(
                         k.to_owned(),
-                        Patterns::new(&[v.to_owned()]).map_err(|e| key("label", e))?,
+                        Patterns::checked(&[v.to_owned()], check).map_err(|e| key("label", e))?,
                     ),
                     None => LabelMatch::Present(entry.clone()),
                 });
@@ -416,7 +607,7 @@ impl CondSpec {
         }
         if let Some(l) = &self.arg_base64 {
             all.push(Cond::ArgBase64(
-                BytePatterns::new(l).map_err(|e| key("arg_base64", e))?,
+                BytePatterns::new(l, check).map_err(|e| key("arg_base64", e))?,
             ));
         }
         pats!(env_name, EnvName);
@@ -444,7 +635,7 @@ impl CondSpec {
             all.push(Cond::All(
                 self.all
                     .iter()
-                    .map(|c| c.compile())
+                    .map(|c| c.compile_checked(check))
                     .collect::<Result<_, _>>()?,
             ));
         }
@@ -452,12 +643,12 @@ impl CondSpec {
             all.push(Cond::Any(
                 self.any
                     .iter()
-                    .map(|c| c.compile())
+                    .map(|c| c.compile_checked(check))
                     .collect::<Result<_, _>>()?,
             ));
         }
         if let Some(n) = &self.not {
-            all.push(Cond::Not(Box::new(n.compile()?)));
+            all.push(Cond::Not(Box::new(n.compile_checked(check)?)));
         }
         Ok(if all.len() == 1 {
             all.pop().expect("one")
@@ -631,7 +822,7 @@ impl Cond {
             Cond::Arg(p) => cx.subject.argv().iter().skip(1).any(|a| p.is_match(a)),
             Cond::Args(p) => p.is_match(cx.args_line()),
             Cond::ArgcMax(n) => cx.subject.argv().len() <= *n,
-            Cond::ArgBase64(p) => cx.decoded().iter().any(|d| p.0.is_match(d)),
+            Cond::ArgBase64(p) => cx.decoded().iter().any(|d| p.is_match(d)),
             Cond::EnvName(p) => cx.subject.env().iter().any(|(k, _)| p.is_match(k)),
             Cond::Env(p) => cx
                 .subject
@@ -706,6 +897,32 @@ impl Cond {
                 cap.proxies.extend(bad);
                 hit
             }
+        }
+    }
+
+    /// Compiles every regular expression of the condition now.
+    pub fn force(&self) -> Result<(), String> {
+        match self {
+            Cond::All(l) | Cond::Any(l) => l.iter().try_for_each(|c| c.force()),
+            Cond::Not(c) => c.force(),
+            Cond::Name(p)
+            | Cond::Path(p)
+            | Cond::Arg(p)
+            | Cond::Args(p)
+            | Cond::EnvName(p)
+            | Cond::Env(p)
+            | Cond::ParentName(p)
+            | Cond::ParentPath(p)
+            | Cond::AncestorName(p)
+            | Cond::AncestorPath(p)
+            | Cond::Image(p)
+            | Cond::Container(p) => p.force(),
+            Cond::ArgBase64(p) => p.force(),
+            Cond::Label(l) => l.iter().try_for_each(|m| match m {
+                LabelMatch::Value(_, p) => p.force(),
+                LabelMatch::Present(_) => Ok(()),
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -807,6 +1024,15 @@ mod tests {
         assert!(g.is_match("zy"));
         assert!(!g.is_match("xy"));
         assert!(Patterns::new(&["[abc".into()]).is_err());
+        let r = Patterns::new(&["[a-c]x*".into(), "*[]]".into()]).unwrap();
+        assert!(r.is_match("bx") && r.is_match("cxyz") && r.is_match("a]") && !r.is_match("dx"));
+        assert!(Patterns::new(&["*".into()]).unwrap().is_match(""));
+        assert!(
+            Patterns::new(&["a*b*c".into()])
+                .unwrap()
+                .is_match("aXbYbZc")
+        );
+        assert!(!Patterns::new(&["a*b*c".into()]).unwrap().is_match("aXbYbZ"));
         assert!(Patterns::new(&["re:(".into()]).is_err());
         // Dots and other metacharacters in globs are literal.
         let d = Patterns::new(&["*.json".into()]).unwrap();

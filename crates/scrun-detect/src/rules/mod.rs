@@ -315,13 +315,18 @@ fn parse_enum<T: serde::de::DeserializeOwned + PartialEq + Default>(
     let v: T = serde_json::from_value(serde_json::Value::String(s.to_ascii_uppercase()))
         .map_err(|e| format!("{what} {s:?}: {e}"))?;
     if v == T::default() {
-        return Err(format!("unknown MITRE {what} {s:?} (use the SCC enum name)"));
+        return Err(format!(
+            "unknown MITRE {what} {s:?} (use the SCC enum name)"
+        ));
     }
     Ok(v)
 }
 
 impl RuleSpec {
     fn compile(&self, source: &str, line: usize) -> Result<Rule, String> {
+        // The built-in ruleset's patterns are compiled by a unit test; skip re-checking them on
+        // every container start.
+        let check = source != DEFAULT_SOURCE;
         let id = self.id.get_ref().trim();
         if id.is_empty()
             || !id
@@ -334,7 +339,11 @@ impl RuleSpec {
         }
         let known = catalogue::lookup(&self.category);
         let (category, api_name, default_severity) = match (known, &self.api_name) {
-            (Some(c), _) => (c.display.to_owned(), c.cloud_run_api_name(), Some(c.severity)),
+            (Some(c), _) => (
+                c.display.to_owned(),
+                c.cloud_run_api_name(),
+                Some(c.severity),
+            ),
             (None, Some(api)) => (self.category.clone(), api.clone(), None),
             (None, None) => {
                 return Err(format!(
@@ -366,12 +375,18 @@ impl RuleSpec {
                 .collect::<Result<_, _>>()?,
             version: scrun_findings::model::MITRE_VERSION.to_owned(),
         };
-        let when = self.when.compile().map_err(|e| format!("when.{e}"))?;
+        let when = self
+            .when
+            .compile_checked(check)
+            .map_err(|e| format!("when.{e}"))?;
         let exceptions = self
             .exceptions
             .iter()
             .enumerate()
-            .map(|(i, c)| c.compile().map_err(|e| format!("exceptions[{i}].{e}")))
+            .map(|(i, c)| {
+                c.compile_checked(check)
+                    .map_err(|e| format!("exceptions[{i}].{e}"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let mut needs = Needs::default();
         when.needs(&mut needs);
@@ -474,12 +489,15 @@ impl Ruleset {
             add(&text, &source)?;
         }
         for (id, action) in &spec.actions {
-            let r = rules.iter_mut().find(|r| &r.id == id).ok_or_else(|| RuleError {
-                file: "config [rules.actions]".into(),
-                line: 0,
-                rule: Some(id.clone()),
-                message: "no rule has this id".into(),
-            })?;
+            let r = rules
+                .iter_mut()
+                .find(|r| &r.id == id)
+                .ok_or_else(|| RuleError {
+                    file: "config [rules.actions]".into(),
+                    line: 0,
+                    rule: Some(id.clone()),
+                    message: "no rule has this id".into(),
+                })?;
             r.action = *action;
         }
         let urls = if spec.url_feeds.is_empty() {
@@ -536,6 +554,24 @@ impl Ruleset {
         rs
     }
 
+    /// Compiles every rule's regular expressions now (they are otherwise compiled on first
+    /// use): the supervisor does it on a background thread so no exec waits for a compile, and
+    /// `scrun rules test` does it to report patterns too large to compile.
+    pub fn warm(&self) -> Result<(), RuleError> {
+        for r in &self.rules {
+            r.when
+                .force()
+                .and_then(|()| r.exceptions.iter().try_for_each(|c| c.force()))
+                .map_err(|message| RuleError {
+                    file: r.source.clone(),
+                    line: r.line,
+                    rule: Some(r.id.clone()),
+                    message,
+                })?;
+        }
+        Ok(())
+    }
+
     /// The rules, in load order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
@@ -548,7 +584,10 @@ impl Ruleset {
 
     /// Effective actions for a container: each rule's action, overridden by the container's
     /// `scrun.rule.<ID>` label (labels with unknown values are reported as errors).
-    pub fn actions_for(&self, labels: &BTreeMap<String, String>) -> Result<Vec<RuleAction>, String> {
+    pub fn actions_for(
+        &self,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<Vec<RuleAction>, String> {
         let mut out: Vec<RuleAction> = self.rules.iter().map(|r| r.action).collect();
         for (k, v) in labels {
             let Some(id) = k.strip_prefix(LABEL_PREFIX) else {
@@ -591,7 +630,12 @@ impl Ruleset {
     }
 
     /// The rules that could fire for an exec with these names and hash, in load order.
-    fn candidates(&self, names: &[String], sha: Option<[u8; 32]>, actions: &[RuleAction]) -> Vec<usize> {
+    fn candidates(
+        &self,
+        names: &[String],
+        sha: Option<[u8; 32]>,
+        actions: &[RuleAction],
+    ) -> Vec<usize> {
         let mut c: Vec<usize> = self.global.clone();
         for n in names {
             if let Some(l) = self.by_name.get(n) {

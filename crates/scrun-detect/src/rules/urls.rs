@@ -111,7 +111,10 @@ mod tests {
         assert!(s.contains("http://198.51.100.7/bins/x86"));
         assert!(s.contains("HTTPS://evil.example/Payload.sh"));
         assert!(s.contains("https://evil.example/Payload.sh#frag"));
-        assert!(!s.contains("https://evil.example/payload.sh"), "paths are case-sensitive");
+        assert!(
+            !s.contains("https://evil.example/payload.sh"),
+            "paths are case-sensitive"
+        );
         assert!(!s.contains("http://198.51.100.7/bins/arm"));
     }
 }
