@@ -11,4 +11,5 @@ pub mod resolve;
 pub mod sandbox;
 pub mod sealed_exe;
 pub mod signal;
+pub mod stdio;
 mod sys;

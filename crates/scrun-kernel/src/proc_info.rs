@@ -25,6 +25,13 @@ pub fn ppid(pid: u32) -> Option<u32> {
     parse_stat_ppid(&raw)
 }
 
+/// (ppid, start time in clock ticks since boot) from one read of `/proc/<pid>/stat`: the pair
+/// that identifies a process across pid reuse.
+pub fn ppid_and_start(pid: u32) -> Option<(u32, u64)> {
+    let raw = read_bounded(&format!("/proc/{pid}/stat"), 4096)?;
+    Some((parse_stat_ppid(&raw)?, stat_field(&raw, 22)?.parse().ok()?))
+}
+
 fn parse_stat_ppid(stat: &[u8]) -> Option<u32> {
     stat_field(stat, 4)?.parse().ok()
 }
@@ -73,6 +80,9 @@ mod tests {
     fn reads_own_process() {
         let me = std::process::id();
         assert_eq!(ppid(me), Some(nix::unistd::getppid().as_raw() as u32));
+        let (pp, start) = ppid_and_start(me).unwrap();
+        assert_eq!(pp, nix::unistd::getppid().as_raw() as u32);
+        assert!(start > 0 && ppid_and_start(me).unwrap().1 == start);
         let exe = std::env::current_exe().expect("current exe");
         assert_eq!(exe_path(me), Some(exe));
         let args: Vec<String> = std::env::args().collect();
