@@ -111,6 +111,7 @@ fn prepare(
 
     let caller = identity::detect(&spec, &bundle);
     let mode = identity::mode_override(&spec, &caller)?.unwrap_or_else(|| policy.mode_name());
+    super::validate_for_create(&policy.config, &identity::rule_overrides(&spec, &caller))?;
     let metadata = serde_json::json!({"id": a.id, "scrunDir": sdir.path}).to_string();
     let report = Rewrite {
         container_id: a.id,

@@ -1,12 +1,17 @@
 //! Per-container process ancestry, filled from the execs scrun sees.
 //!
-//! Every exec the supervisor lets through is recorded under (pid, start time): the binary, the
-//! name it was invoked by and its parent (pid and start time). The parent of a new exec is then
-//! one `/proc/<pid>/stat` read away (its ppid and start time) plus one for the parent's start
-//! time, which tells a live entry from a reused pid; grandparents and further come from the
-//! table alone, each link checked by the start time recorded with it. Only a parent scrun never
-//! saw exec (a fork that did not exec, or a process from before the container's supervisor) is
-//! read from `/proc` (`exe`, `comm`), and it is then recorded too.
+//! Every exec the supervisor lets through is recorded under its pid: the binary, the name it was
+//! invoked by, and when it was seen (boot-time clock ticks, the unit of `/proc/<pid>/stat`'s
+//! start time). Recording costs no `/proc` read. A lookup reads the exec'ing process's `stat`
+//! (its ppid) and the parent's (its start time): the table's entry for the parent pid is that
+//! parent only if the parent started no later than the entry was seen: a reused pid belongs to a
+//! process that started after the old one exec'd (and died). The check is exact once a lookup
+//! has learnt the entry's own start time, which it then keeps. Only a parent scrun never saw
+//! exec (a fork that did not exec, or a process from before the supervisor) is read from `/proc`
+//! (`exe`, `comm`), and it is then recorded too. Ancestors above the parent (only for rules that
+//! ask for them) follow the links lookups learnt (a process's ppid and start time), with one
+//! `stat` read per link not learnt yet; a learnt link is not re-read, so a process reparented
+//! after its parent died may still show the old parent above it.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -17,19 +22,30 @@ pub const ANCESTRY_CAPACITY: usize = 8192;
 /// Ancestors followed at most.
 pub const MAX_DEPTH: usize = 16;
 
-/// What is known about one process image.
+/// What is known about the image a pid runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
-    /// Start time (clock ticks since boot, `/proc/<pid>/stat` field 22).
+    /// Start time (clock ticks since boot), 0 until a lookup learnt it.
     pub start: u64,
+    /// When the exec was seen (clock ticks since boot).
+    pub seen_at: u64,
     /// The binary (in-container path).
     pub binary: String,
     /// The name it was invoked by.
     pub name: String,
-    /// Parent pid (0: none or unknown).
+    /// Parent pid, 0 until known.
     pub ppid: u32,
-    /// The parent's start time (0: unknown).
-    pub parent_start: u64,
+}
+
+impl Node {
+    /// True when this entry describes the process that started at `start`.
+    fn is(&self, start: u64) -> bool {
+        if self.start != 0 {
+            self.start == start
+        } else {
+            start <= self.seen_at
+        }
+    }
 }
 
 /// Reads `/proc` for what the table does not know (a trait so the logic is testable).
@@ -48,14 +64,21 @@ pub struct Ancestry {
     capacity: usize,
     map: HashMap<u32, Node>,
     order: VecDeque<(u32, u64)>,
-    /// `/proc` reads made (for tests and the bench).
-    pub proc_reads: u64,
 }
 
 impl Default for Ancestry {
     fn default() -> Self {
         Ancestry::new(ANCESTRY_CAPACITY)
     }
+}
+
+/// The exec'ing process as a lookup found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    /// Its parent pid.
+    pub ppid: u32,
+    /// Its start time.
+    pub start: u64,
 }
 
 impl Ancestry {
@@ -65,30 +88,33 @@ impl Ancestry {
             capacity: capacity.max(1),
             map: HashMap::new(),
             order: VecDeque::new(),
-            proc_reads: 0,
         }
     }
 
-    /// Records `pid` (started at `start`) as now running `node`.
+    /// Records that `pid` now runs `node`.
     pub fn record(&mut self, pid: u32, node: Node) {
-        let start = node.start;
+        let seen = node.seen_at;
         if self.map.insert(pid, node).is_none() {
-            self.order.push_back((pid, start));
+            self.order.push_back((pid, seen));
             while self.map.len() > self.capacity {
-                let Some((old, old_start)) = self.order.pop_front() else {
+                let Some((old, old_seen)) = self.order.pop_front() else {
                     break;
                 };
-                // A pid re-recorded since keeps its newer entry.
-                if self.map.get(&old).is_some_and(|n| n.start == old_start) {
-                    self.map.remove(&old);
+                match self.map.get(&old) {
+                    Some(n) if n.seen_at == old_seen => {
+                        self.map.remove(&old);
+                    }
+                    // Re-recorded since: keep it, queue it again.
+                    Some(n) => self.order.push_back((old, n.seen_at)),
+                    None => {}
                 }
             }
         }
     }
 
-    /// The image of `pid` if the table knows the process started at `start`.
+    /// The image of `pid` if the table's entry is the process that started at `start`.
     pub fn get(&self, pid: u32, start: u64) -> Option<&Node> {
-        self.map.get(&pid).filter(|n| n.start == start)
+        self.map.get(&pid).filter(|n| n.is(start))
     }
 
     /// Number of processes known.
@@ -101,62 +127,71 @@ impl Ancestry {
         self.map.is_empty()
     }
 
-    /// The exec'ing process's (ppid, start) and its ancestors, parent first.
+    /// Pins the entry of (`pid`, `start`) to that start time and its parent; false when the
+    /// table has no entry for that process.
+    fn learn(&mut self, pid: u32, start: u64, ppid: u32) -> bool {
+        match self.map.get_mut(&pid) {
+            Some(n) if n.is(start) => {
+                n.start = start;
+                n.ppid = ppid;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The exec'ing process (`pid`) and its ancestors, parent first: only the parent unless
+    /// `full`. `now` is the current boot-time tick (for entries recorded from `/proc`).
     pub fn lookup(
         &mut self,
         pid: u32,
+        full: bool,
+        now: u64,
         reader: &dyn ProcReader,
-    ) -> (Option<(u32, u64, u64)>, Vec<ProcRef>) {
-        self.proc_reads += 1;
+    ) -> (Option<Found>, Vec<ProcRef>) {
         let Some((ppid, start)) = reader.stat(pid) else {
             return (None, Vec::new());
         };
-        if ppid == 0 {
-            return (Some((0, start, 0)), Vec::new());
-        }
-        self.proc_reads += 1;
-        let Some((pppid, pstart)) = reader.stat(ppid) else {
-            return (Some((ppid, start, 0)), Vec::new());
-        };
+        let found = Some(Found { ppid, start });
         let mut out = Vec::new();
-        let (mut cur_pid, mut cur_start) = (ppid, pstart);
-        if self.get(ppid, pstart).is_none() {
-            // Not seen exec: a fork of an image the table may know, or a process from before.
-            self.proc_reads += 2;
-            let binary = reader.exe(ppid).unwrap_or_default();
-            let name = reader.comm(ppid).unwrap_or_default();
-            let grand_start = if pppid == 0 {
-                0
-            } else {
-                self.proc_reads += 1;
-                reader.stat(pppid).map_or(0, |(_, s)| s)
-            };
-            self.record(
-                ppid,
-                Node {
-                    start: pstart,
-                    binary,
-                    name,
-                    ppid: pppid,
-                    parent_start: grand_start,
+        let (mut cur, mut cur_start) = (ppid, 0);
+        // Walk up: each step needs the current pid's (ppid, start).
+        while cur != 0 && out.len() < MAX_DEPTH {
+            let known = self.map.get(&cur).cloned();
+            let (pp, st) = match known {
+                // A link the table pinned earlier: no read.
+                Some(n) if n.start != 0 && n.start == cur_start && cur_start != 0 => {
+                    (n.ppid, n.start)
+                }
+                _ => match reader.stat(cur) {
+                    Some(x) => x,
+                    None => break,
                 },
-            );
-        }
-        while out.len() < MAX_DEPTH {
-            let Some(n) = self.get(cur_pid, cur_start) else {
-                break;
             };
+            if !self.learn(cur, st, pp) {
+                let node = Node {
+                    start: st,
+                    seen_at: now,
+                    binary: reader.exe(cur).unwrap_or_default(),
+                    name: reader.comm(cur).unwrap_or_default(),
+                    ppid: pp,
+                };
+                self.record(cur, node);
+            }
+            let n = self.get(cur, st).expect("learnt or recorded above");
             out.push(ProcRef {
-                pid: i64::from(cur_pid),
+                pid: i64::from(cur),
                 binary: n.binary.clone(),
                 name: n.name.clone(),
             });
-            if n.ppid == 0 || n.parent_start == 0 {
+            if !full {
                 break;
             }
-            (cur_pid, cur_start) = (n.ppid, n.parent_start);
+            // The next link's start time is known only if the table pinned it before.
+            cur_start = self.map.get(&pp).map_or(0, |n| n.start);
+            cur = pp;
         }
-        (Some((ppid, start, pstart)), out)
+        (found, out)
     }
 }
 
@@ -186,53 +221,72 @@ mod tests {
         }
     }
 
-    fn node(start: u64, binary: &str, name: &str, ppid: u32, parent_start: u64) -> Node {
+    fn seen(seen_at: u64, binary: &str, name: &str) -> Node {
         Node {
-            start,
+            start: 0,
+            seen_at,
             binary: binary.into(),
             name: name.into(),
-            ppid,
-            parent_start,
+            ppid: 0,
         }
     }
 
     #[test]
-    fn known_chain_costs_two_stat_reads() {
+    fn parent_from_the_table_costs_two_stat_reads() {
         let mut t = Ancestry::default();
-        t.record(1, node(100, "/usr/sbin/nginx", "nginx", 0, 0));
-        t.record(7, node(200, "/bin/busybox", "sh", 1, 100));
+        t.record(1, seen(150, "/usr/sbin/nginx", "nginx"));
+        // The shell pid 7 was exec'd (as "sh" through busybox) at tick 210.
+        t.record(7, seen(210, "/bin/busybox", "sh"));
         let mut f = Fake::default();
         f.procs
             .insert(9, (7, 300, "/bin/busybox".into(), "nc".into()));
         f.procs
-            .insert(7, (1, 200, "/bin/busybox".into(), "sh".into()));
-        let (me, chain) = t.lookup(9, &f);
-        assert_eq!(me, Some((7, 300, 200)));
+            .insert(7, (1, 200, "/bin/busybox".into(), "ash".into()));
+        f.procs
+            .insert(1, (0, 100, "/usr/sbin/nginx".into(), "nginx".into()));
+        let (me, chain) = t.lookup(9, false, 400, &f);
+        assert_eq!(
+            me,
+            Some(Found {
+                ppid: 7,
+                start: 300
+            })
+        );
+        assert_eq!(chain.len(), 1);
+        assert_eq!((chain[0].pid, chain[0].name.as_str()), (7, "sh"));
+        assert_eq!(*f.reads.borrow(), ["stat 9", "stat 7"]);
+        // The full chain: nginx from the table, one more stat read.
+        f.reads.borrow_mut().clear();
+        let (_, chain) = t.lookup(9, true, 400, &f);
         let names: Vec<_> = chain.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["sh", "nginx"]);
-        assert_eq!(*f.reads.borrow(), ["stat 9", "stat 7"]);
+        assert_eq!(*f.reads.borrow(), ["stat 9", "stat 7", "stat 1"]);
+        // Both links are pinned now: a sibling's full chain reads only its own stat... and its
+        // parent's, which the first link needs for the start time.
+        f.procs.insert(10, (7, 301, String::new(), String::new()));
+        f.reads.borrow_mut().clear();
+        let (_, chain) = t.lookup(10, true, 400, &f);
+        assert_eq!(chain.len(), 2);
+        assert_eq!(*f.reads.borrow(), ["stat 10", "stat 7"]);
     }
 
     #[test]
     fn reused_pid_is_not_mistaken_for_the_old_process() {
         let mut t = Ancestry::default();
-        // pid 7 once ran socat; it died and pid 7 now is a fork of python that never exec'd.
-        t.record(7, node(200, "/usr/bin/socat", "socat", 1, 100));
-        t.record(1, node(100, "/usr/bin/python3", "python3", 0, 0));
+        // pid 7 ran socat, seen at tick 250; it died and pid 7 is now a fork of python (started
+        // at tick 850) that never exec'd.
+        t.record(7, seen(250, "/usr/bin/socat", "socat"));
         let mut f = Fake::default();
         f.procs.insert(9, (7, 900, String::new(), String::new()));
         f.procs
-            .insert(7, (1, 850, "/usr/bin/python3".into(), "python3".into()));
-        f.procs
-            .insert(1, (0, 100, "/usr/bin/python3".into(), "python3".into()));
-        let (_, chain) = t.lookup(9, &f);
+            .insert(7, (1, 850, "/usr/bin/python3.11".into(), "python3".into()));
+        let (_, chain) = t.lookup(9, false, 1000, &f);
         assert_eq!(chain[0].name, "python3");
-        assert_eq!(chain[0].binary, "/usr/bin/python3");
-        assert_eq!(chain[1].pid, 1);
-        // Now known: a second child of the same fork needs no exe/comm read.
+        assert_eq!(chain[0].binary, "/usr/bin/python3.11");
+        // Now recorded: a second child of the same fork needs no exe/comm read.
         f.procs.insert(10, (7, 901, String::new(), String::new()));
         f.reads.borrow_mut().clear();
-        let (_, chain) = t.lookup(10, &f);
+        let (_, chain) = t.lookup(10, false, 1000, &f);
         assert_eq!(chain[0].name, "python3");
         assert_eq!(*f.reads.borrow(), ["stat 10", "stat 7"]);
     }
@@ -241,11 +295,11 @@ mod tests {
     fn bounded_and_gone_processes() {
         let mut t = Ancestry::new(2);
         for pid in 1..=5 {
-            t.record(pid, node(u64::from(pid), "/bin/x", "x", 0, 0));
+            t.record(pid, seen(u64::from(pid), "/bin/x", "x"));
         }
         assert_eq!(t.len(), 2);
         assert!(t.get(5, 5).is_some() && t.get(1, 1).is_none());
         let f = Fake::default();
-        assert_eq!(t.lookup(42, &f), (None, Vec::new()));
+        assert_eq!(t.lookup(42, true, 10, &f), (None, Vec::new()));
     }
 }

@@ -829,16 +829,8 @@ impl Cond {
                 .env()
                 .iter()
                 .any(|(k, v)| p.is_match(&format!("{k}={v}"))),
-            Cond::ParentName(p) => cx
-                .subject
-                .ancestors()
-                .first()
-                .is_some_and(|a| p.is_match(&a.name)),
-            Cond::ParentPath(p) => cx
-                .subject
-                .ancestors()
-                .first()
-                .is_some_and(|a| p.is_match(&a.binary)),
+            Cond::ParentName(p) => cx.subject.parent().is_some_and(|a| p.is_match(&a.name)),
+            Cond::ParentPath(p) => cx.subject.parent().is_some_and(|a| p.is_match(&a.binary)),
             Cond::AncestorName(p) => any_proc(cx.subject.ancestors(), |a| p.is_match(&a.name)),
             Cond::AncestorPath(p) => any_proc(cx.subject.ancestors(), |a| p.is_match(&a.binary)),
             Cond::Fd(fd, kinds) => {
@@ -937,10 +929,8 @@ impl Cond {
             | Cond::ArgBase64(_)
             | Cond::UrlInFeed => n.argv = true,
             Cond::EnvName(_) | Cond::Env(_) | Cond::ProxyEnvDisallowed => n.env = true,
-            Cond::ParentName(_)
-            | Cond::ParentPath(_)
-            | Cond::AncestorName(_)
-            | Cond::AncestorPath(_) => n.ancestry = true,
+            Cond::ParentName(_) | Cond::ParentPath(_) => n.parent = true,
+            Cond::AncestorName(_) | Cond::AncestorPath(_) => n.ancestors = true,
             Cond::Fd(..) => n.stdio = true,
             _ => {}
         }
@@ -998,8 +988,10 @@ pub struct Needs {
     pub argv: bool,
     /// The environment.
     pub env: bool,
-    /// Parent and ancestors.
-    pub ancestry: bool,
+    /// The parent.
+    pub parent: bool,
+    /// Every ancestor.
+    pub ancestors: bool,
     /// fd 0/1/2.
     pub stdio: bool,
     /// A URL feed.

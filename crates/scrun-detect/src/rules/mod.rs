@@ -12,6 +12,7 @@
 
 pub mod ancestry;
 pub mod condition;
+pub mod container;
 pub mod urls;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -22,7 +23,9 @@ use std::sync::Arc;
 use scrun_findings::{MitreAttack, Severity, Tactic, Technique, catalogue};
 use serde::{Deserialize, Serialize};
 
+pub use crate::policy::RuleAction;
 pub use condition::{Captures, Cond, CondSpec, Needs};
+pub use container::{ContainerRules, SharedRuleset};
 pub use urls::UrlSet;
 
 use crate::event::ContainerIdentity;
@@ -34,43 +37,6 @@ pub const DEFAULT_SOURCE: &str = "<default>";
 /// The container label (or annotation) prefix of per-container rule actions:
 /// `scrun.rule.<ID>=report|block|off`.
 pub const LABEL_PREFIX: &str = "scrun.rule.";
-
-/// What a rule does when it fires (in enforce mode; audit mode reports instead of blocking).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuleAction {
-    /// Finding, exec allowed.
-    #[default]
-    Report,
-    /// Finding, exec failed with EPERM (enforce mode).
-    Block,
-    /// Not evaluated.
-    Off,
-}
-
-impl std::str::FromStr for RuleAction {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "report" | "alert" => Ok(RuleAction::Report),
-            "block" => Ok(RuleAction::Block),
-            "off" | "ignore" => Ok(RuleAction::Off),
-            _ => Err(format!(
-                "unknown rule action {s:?}: use report, block or off"
-            )),
-        }
-    }
-}
-
-impl std::fmt::Display for RuleAction {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            RuleAction::Report => "report",
-            RuleAction::Block => "block",
-            RuleAction::Off => "off",
-        })
-    }
-}
 
 /// What fd 0, 1 or 2 of the exec'ing process is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -141,7 +107,9 @@ pub trait Subject {
     fn argv(&mut self) -> &[String];
     /// The environment.
     fn env(&mut self) -> &[(String, String)];
-    /// Parent first.
+    /// The parent.
+    fn parent(&mut self) -> Option<&ProcRef>;
+    /// Parent first, up to the container's first process.
     fn ancestors(&mut self) -> &[ProcRef];
     /// fd 0, 1 or 2.
     fn stdio(&mut self, fd: u8) -> FdInfo;
@@ -447,6 +415,19 @@ pub struct RulesetSpec {
     pub allowed_proxies: Vec<String>,
     /// URL feeds.
     pub url_feeds: Vec<PathBuf>,
+}
+
+impl RulesetSpec {
+    /// The ruleset the config's `[rules]` and `[intel] url_feeds` describe.
+    pub fn from_config(config: &crate::policy::Config) -> RulesetSpec {
+        RulesetSpec {
+            default: config.rules.default,
+            files: config.rules.files.clone(),
+            actions: config.rules.actions.clone(),
+            allowed_proxies: config.rules.allowed_proxies.clone(),
+            url_feeds: config.intel.url_feeds.clone(),
+        }
+    }
 }
 
 impl Ruleset {
@@ -793,6 +774,9 @@ impl Subject for StaticSubject {
     }
     fn env(&mut self) -> &[(String, String)] {
         &self.env
+    }
+    fn parent(&mut self) -> Option<&ProcRef> {
+        self.spec.ancestors.first()
     }
     fn ancestors(&mut self) -> &[ProcRef] {
         &self.spec.ancestors

@@ -566,6 +566,10 @@ impl Subject for Counting {
         self.env += 1;
         self.inner.env()
     }
+    fn parent(&mut self) -> Option<&ProcRef> {
+        self.ancestors += 1;
+        self.inner.parent()
+    }
     fn ancestors(&mut self) -> &[ProcRef] {
         self.ancestors += 1;
         self.inner.ancestors()
