@@ -592,7 +592,10 @@ impl Ruleset {
         if resolved != names[0] {
             names.push(resolved);
         }
-        if names.iter().any(|n| self.settings.multicall.contains(n)) {
+        // argv[0] picks a multi-call binary's applet only when it was exec'd under its own name
+        // (`busybox nc`, or `/proc/self/exe` as busybox's shell re-execs itself); an applet link
+        // (`/bin/nc` -> busybox) already names the applet, and its argv is not read for this.
+        if self.settings.multicall.contains(&names[0]) || names[0] == "exe" {
             let argv = s.argv();
             if let Some(a0) = argv.first().map(|a| base(a)) {
                 let applet = if self.settings.multicall.contains(&a0) {

@@ -592,6 +592,18 @@ fn uninteresting_execs_read_nothing() {
     };
     assert!(rs.evaluate(&mut c, &[]).is_empty());
     assert_eq!((c.argv, c.env, c.ancestors, c.stdio), (0, 0, 0, 0));
+    // A busybox applet link (the exec storm's /bin/true) reads nothing either.
+    let mut e = ev("/bin/busybox", &["true"]);
+    e.requested = Some("/bin/true".into());
+    let mut c = Counting {
+        inner: StaticSubject::new(e).unwrap(),
+        argv: 0,
+        env: 0,
+        ancestors: 0,
+        stdio: 0,
+    };
+    assert!(rs.evaluate(&mut c, &[]).is_empty());
+    assert_eq!((c.argv, c.env, c.ancestors, c.stdio), (0, 0, 0, 0));
     // A shell reads its fds and parent, not its environment.
     let mut c = Counting {
         inner: StaticSubject::new(ev("/bin/sh", &["sh", "-c", "ls"])).unwrap(),
