@@ -27,7 +27,7 @@ pub struct CondSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not: Option<Box<CondSpec>>,
     /// An invoked name: the basename of the exec path, of the resolved binary, and for
-    /// multi-call binaries (busybox) of argv[0] and the applet argument.
+    /// multi-call binaries (busybox) of `argv[0]` and the applet argument.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -55,21 +55,21 @@ pub struct CondSpec {
         deserialize_with = "one_or_many"
     )]
     pub provenance: Option<Vec<String>>,
-    /// One argument (argv[1..]) matches.
+    /// One argument (`argv[1..]`) matches.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "one_or_many"
     )]
     pub arg: Option<Vec<String>>,
-    /// The arguments argv[1..] joined by single spaces match.
+    /// The arguments `argv[1..]` joined by single spaces match.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "one_or_many"
     )]
     pub args: Option<Vec<String>>,
-    /// At most this many arguments (argv[0] included): `argc_max = 0` is an empty argv.
+    /// At most this many arguments (`argv[0]` included): `argc_max = 0` is an empty argv.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub argc_max: Option<usize>,
     /// The decoded content of a base64 run (16 characters or more) in an argument matches

@@ -103,7 +103,7 @@ pub trait Subject {
     fn provenance(&self) -> &str;
     /// The container.
     fn container(&self) -> &ContainerIdentity;
-    /// argv (argv[0] first).
+    /// argv (`argv[0]` first).
     fn argv(&mut self) -> &[String];
     /// The environment.
     fn env(&mut self) -> &[(String, String)];
@@ -179,7 +179,7 @@ pub struct RuleSpec {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsSpec {
-    /// Multi-call binaries (their argv[0] / applet argument is an invoked name too).
+    /// Multi-call binaries (their `argv[0]` / applet argument is an invoked name too).
     #[serde(default)]
     pub multicall: Vec<String>,
 }
@@ -583,7 +583,7 @@ impl Ruleset {
     }
 
     /// The invoked names of an exec: the basenames of the exec path and of the resolved
-    /// binary, plus for multi-call binaries argv[0]'s basename and (for `busybox APPLET`) the
+    /// binary, plus for multi-call binaries `argv[0]`'s basename and (for `busybox APPLET`) the
     /// applet.
     pub fn invoked_names(&self, s: &mut dyn Subject) -> Vec<String> {
         let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_owned();
