@@ -489,7 +489,7 @@ impl Ruleset {
                     file: e.path.display().to_string(),
                     line: 0,
                     rule: None,
-                    message: e.source.to_string(),
+                    message: e.cause.to_string(),
                 }
             })?))
         };

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 
 /// Error loading a URL feed.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot load URL feed {path}: {source}")]
+#[error("cannot load URL feed {path}: {cause}")]
 pub struct UrlFeedError {
     /// The file.
     pub path: PathBuf,
-    /// The IO error.
-    pub source: std::io::Error,
+    /// The IO error (in the message, not a `source()`: printed once).
+    pub cause: std::io::Error,
 }
 
 /// A set of URLs, normalised (scheme and host lower-cased, fragment and trailing `/` dropped).
@@ -62,9 +62,9 @@ impl UrlSet {
     }
 
     fn add_file(&mut self, path: &Path) -> Result<(), UrlFeedError> {
-        let text = std::fs::read_to_string(path).map_err(|source| UrlFeedError {
+        let text = std::fs::read_to_string(path).map_err(|cause| UrlFeedError {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         self.add_text(&text);
         Ok(())
