@@ -149,6 +149,10 @@ hash_cache_dir = "$cache"
 [intel]
 feeds = ["$BENCH_TMP/scrun-cfg/feed.txt"]
 TOML
+    # RULES=0: without the built-in exec rules (the A/B of their per-exec cost).
+    if [ "${RULES:-1}" = 0 ]; then
+        printf '[rules]\ndefault = false\n' >> "$BENCH_TMP/scrun-cfg/$name.toml"
+    fi
     echo "$BENCH_TMP/scrun-cfg/$name.toml"
 }
 

@@ -100,9 +100,35 @@ pub enum Command {
     /// compile threat feeds into a shared index, inspect it, look a hash up
     #[command(subcommand)]
     Intel(Intel),
+    /// list the exec rules, validate rule files and try them on exec events
+    #[command(subcommand)]
+    Rules(Rules),
     /// run the exec supervisor of one container (started by `create`)
     #[command(hide = true)]
     Supervise(Supervise),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Rules {
+    /// list every rule in effect: id, category, severity, action, source file
+    List {
+        /// print JSON lines instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// validate rule files (with the config's rules) and, with --events, print which rules fire
+    Test {
+        /// rule files to add to the config's ruleset
+        files: Vec<PathBuf>,
+        /// a JSON file with one exec event or an array of them (fields: path, argv, env,
+        /// requested, sha256, provenance, ancestors, stdin/stdout/stderr, image, container,
+        /// labels)
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// do not include the built-in ruleset
+        #[arg(long)]
+        no_default: bool,
+    },
 }
 
 #[derive(Args, Debug)]

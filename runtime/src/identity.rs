@@ -157,6 +157,34 @@ pub fn mode_override(spec: &Value, caller: &Caller) -> Result<Option<Mode>, Mode
     Ok(None)
 }
 
+/// Per-container rule actions: `scrun.rule.<ID>` OCI annotations and, for Docker, container
+/// labels (annotations win).
+pub fn rule_overrides(spec: &Value, caller: &Caller) -> BTreeMap<String, String> {
+    let prefix = scrun_detect::rules::LABEL_PREFIX;
+    let mut out = BTreeMap::new();
+    if caller.kind == "docker" {
+        if let Some(l) = docker_config(&caller.hints)
+            .as_ref()
+            .and_then(|c| c.pointer("/Config/Labels"))
+            .and_then(Value::as_object)
+        {
+            for (k, v) in l {
+                if let (true, Some(v)) = (k.starts_with(prefix), v.as_str()) {
+                    out.insert(k.clone(), v.to_string());
+                }
+            }
+        }
+    }
+    if let Some(a) = spec.get("annotations").and_then(Value::as_object) {
+        for (k, v) in a {
+            if let (true, Some(v)) = (k.starts_with(prefix), v.as_str()) {
+                out.insert(k.clone(), v.to_string());
+            }
+        }
+    }
+    out
+}
+
 /// The container as a responder knows it.
 #[derive(Debug, Clone, Default)]
 pub struct Identity {

@@ -49,6 +49,7 @@ pub struct Engine {
     rootfs_dev: u64,
     identity: ContainerIdentity,
     verdicts: Mutex<Bounded<VerdictKey, Facts>>,
+    rules: Option<crate::rules::ContainerRules>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -85,7 +86,66 @@ impl Engine {
             rootfs_dev,
             identity,
             verdicts: Mutex::new(Bounded::new(VERDICT_CACHE_CAPACITY)),
+            rules: None,
         }
+    }
+
+    /// This engine with exec rules (evaluated by [`Engine::evaluate_rules`]).
+    pub fn with_rules(mut self, rules: crate::rules::ContainerRules) -> Self {
+        self.rules = Some(rules);
+        self
+    }
+
+    /// The container's rules, if any.
+    pub fn rules(&self) -> Option<&crate::rules::ContainerRules> {
+        self.rules.as_ref()
+    }
+
+    /// Evaluates the exec rules on `subject` (the exec `event` as decided by
+    /// [`Engine::evaluate_with`] into `decision`) and joins their result to the decision: a
+    /// `block` hit in enforce mode blocks the exec (and the provenance finding, if any, says so).
+    /// `complete` fills in what the findings show (argv, environment, parent) and runs only when
+    /// a rule fired. Returns the rules' findings.
+    pub fn evaluate_rules(
+        &self,
+        subject: &mut dyn crate::rules::Subject,
+        event: &mut ExecEvent,
+        decision: &mut Decision,
+        complete: impl FnOnce(&mut ExecEvent, &mut dyn crate::rules::Subject),
+    ) -> Vec<Finding> {
+        let Some(rules) = &self.rules else {
+            return Vec::new();
+        };
+        let Some(rs) = rules.ruleset() else {
+            return Vec::new();
+        };
+        let hits = rs.evaluate(subject, rules.actions());
+        if hits.is_empty() {
+            return Vec::new();
+        }
+        if crate::rules::container::verdict_of(&hits, self.mode) == Verdict::Block {
+            decision.verdict = Verdict::Block;
+            if let Some(f) = decision.finding.as_mut() {
+                f.set_prop(
+                    scrun_findings::props::ACTION,
+                    scrun_findings::props::ACTION_BLOCKED,
+                );
+            }
+        }
+        complete(event, subject);
+        hits.iter()
+            .map(|h| {
+                crate::rules::container::render_hit(
+                    event,
+                    decision,
+                    &self.identity,
+                    &self.config,
+                    self.mode,
+                    &rs.rules()[h.rule],
+                    h,
+                )
+            })
+            .collect()
     }
 
     /// The policy mode of this container.

@@ -11,6 +11,7 @@ pub mod layers;
 pub mod policy;
 pub mod provenance;
 pub mod report;
+pub mod rules;
 #[doc(hidden)]
 pub mod testdata;
 

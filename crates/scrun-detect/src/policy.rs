@@ -61,6 +61,69 @@ pub enum Action {
     Block,
 }
 
+/// What a rule does when it fires (in enforce mode; audit mode reports instead of blocking).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleAction {
+    /// Finding, exec allowed.
+    #[default]
+    Report,
+    /// Finding, exec failed with EPERM (enforce mode).
+    Block,
+    /// Not evaluated.
+    Off,
+}
+
+impl std::str::FromStr for RuleAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "report" | "alert" => Ok(RuleAction::Report),
+            "block" => Ok(RuleAction::Block),
+            "off" | "ignore" => Ok(RuleAction::Off),
+            _ => Err(format!(
+                "unknown rule action {s:?}: use report, block or off"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for RuleAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RuleAction::Report => "report",
+            RuleAction::Block => "block",
+            RuleAction::Off => "off",
+        })
+    }
+}
+
+/// `[rules]`: the exec rules (crates/scrun-detect/README.md, "Rules").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    /// Include the built-in ruleset.
+    pub default: bool,
+    /// More rule files, loaded in order after the built-in ones (a rule with an id already
+    /// loaded replaces it).
+    pub files: Vec<PathBuf>,
+    /// Per-rule actions (`report`, `block`, `off`) by rule id.
+    pub actions: std::collections::BTreeMap<String, RuleAction>,
+    /// Proxies `http_proxy`-style variables may name (`http://host:port`, or `host:port`).
+    pub allowed_proxies: Vec<String>,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            default: true,
+            files: Vec::new(),
+            actions: std::collections::BTreeMap::new(),
+            allowed_proxies: Vec::new(),
+        }
+    }
+}
+
 /// Per-category actions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -121,6 +184,8 @@ pub struct IntelConfig {
     pub index: Option<PathBuf>,
     /// A compiled index of known-good hashes.
     pub allow_index: Option<PathBuf>,
+    /// Offline URL feeds for `Malicious URL Observed`: URLhaus CSV exports or one URL a line.
+    pub url_feeds: Vec<PathBuf>,
 }
 
 /// Where findings go and what they contain.
@@ -374,6 +439,8 @@ pub struct Config {
     pub findings: FindingsConfig,
     /// Supervisor settings.
     pub supervisor: SupervisorConfig,
+    /// Exec rules.
+    pub rules: RulesConfig,
 }
 
 /// Errors from loading the config.

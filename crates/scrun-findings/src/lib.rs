@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
+pub mod catalogue;
 pub mod category;
 pub mod hooks;
 pub mod model;

@@ -277,6 +277,21 @@ impl Finding {
         }
     }
 
+    /// A finding of a category that is not one of [`Category`]'s (a rule's): the exact SCC
+    /// category string, its severity and MITRE mapping given.
+    pub fn custom(
+        category: &str,
+        severity: Severity,
+        mitre_attack: MitreAttack,
+        event_time: DateTime<Utc>,
+    ) -> Finding {
+        let mut f = Finding::new(Category::AddedBinaryExecuted, event_time);
+        f.category = category.to_owned();
+        f.severity = severity;
+        f.mitre_attack = Some(mitre_attack);
+        f
+    }
+
     /// The finding id: the last segment of `name`.
     pub fn id(&self) -> &str {
         self.name.rsplit('/').next().unwrap_or_default()

@@ -152,6 +152,40 @@ pub enum Technique {
     Masquerading,
     /// T1564
     HideArtifacts,
+    /// T1485
+    DataDestruction,
+    /// T1490
+    InhibitSystemRecovery,
+    /// T1552
+    UnsecuredCredentials,
+    /// T1552.001
+    CredentialsInFiles,
+    /// T1552.004
+    PrivateKeys,
+    /// T1190
+    ExploitPublicFacingApplication,
+    /// T1027.004
+    CompileAfterDelivery,
+    /// T1001.002 (the SCC enum value is `STEGANOGRAPHY`)
+    Steganography,
+    /// T1570
+    LateralToolTransfer,
+    /// T1609
+    ContainerAdministrationCommand,
+    /// T1588
+    ObtainCapabilities,
+    /// T1083
+    FileAndDirectoryDiscovery,
+    /// T1057
+    ProcessDiscovery,
+    /// T1204
+    UserExecution,
+    /// T1132.001
+    StandardEncoding,
+    /// T1046
+    NetworkServiceDiscovery,
+    /// T1595
+    ActiveScanning,
     /// `TECHNIQUE_UNSPECIFIED` (also what values outside this subset read as).
     #[default]
     #[serde(rename = "TECHNIQUE_UNSPECIFIED", other)]

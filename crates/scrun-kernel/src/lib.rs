@@ -13,6 +13,7 @@ pub mod resolve;
 pub mod sandbox;
 pub mod sealed_exe;
 pub mod signal;
+pub mod stdio;
 mod sys;
 
 pub use file_key::FileKey;

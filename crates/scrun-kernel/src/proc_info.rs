@@ -25,6 +25,37 @@ pub fn ppid(pid: u32) -> Option<u32> {
     parse_stat_ppid(&raw)
 }
 
+/// (ppid, start time in clock ticks since boot) from one read of `/proc/<pid>/stat`: the pair
+/// that identifies a process across pid reuse.
+pub fn ppid_and_start(pid: u32) -> Option<(u32, u64)> {
+    let raw = read_bounded(&format!("/proc/{pid}/stat"), 4096)?;
+    Some((parse_stat_ppid(&raw)?, stat_field(&raw, 22)?.parse().ok()?))
+}
+
+/// Now, in clock ticks since boot (`CLOCK_BOOTTIME`, the clock and unit of a process's start
+/// time in `/proc/<pid>/stat`). A vDSO call, no syscall.
+pub fn boot_ticks() -> u64 {
+    static HZ: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let hz = *HZ.get_or_init(|| {
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let v = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        u64::try_from(v).ok().filter(|v| *v > 0).unwrap_or(100)
+    });
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration and CLOCK_BOOTTIME is
+    // a clock id the kernel knows; on failure `ts` stays zero.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    let secs = u64::try_from(ts.tv_sec).unwrap_or(0);
+    let nanos = u64::try_from(ts.tv_nsec).unwrap_or(0);
+    secs * hz + nanos * hz / 1_000_000_000
+}
+
 fn parse_stat_ppid(stat: &[u8]) -> Option<u32> {
     stat_field(stat, 4)?.parse().ok()
 }
@@ -73,6 +104,15 @@ mod tests {
     fn reads_own_process() {
         let me = std::process::id();
         assert_eq!(ppid(me), Some(nix::unistd::getppid().as_raw() as u32));
+        let (pp, start) = ppid_and_start(me).unwrap();
+        assert_eq!(pp, nix::unistd::getppid().as_raw() as u32);
+        assert!(start > 0 && ppid_and_start(me).unwrap().1 == start);
+        // This process started before now, in the same clock and unit.
+        let now = boot_ticks();
+        assert!(
+            start <= now && now - start < 100 * 3600,
+            "start {start} now {now}"
+        );
         let exe = std::env::current_exe().expect("current exe");
         assert_eq!(exe_path(me), Some(exe));
         let args: Vec<String> = std::env::args().collect();

@@ -132,6 +132,7 @@ fn prepare(
     }
     let caller = identity::detect(&spec, &bundle);
     let mode = identity::mode_override(&spec, &caller)?.unwrap_or(policy.config.mode);
+    super::validate_for_create(&policy.config, &identity::rule_overrides(&spec, &caller))?;
     let metadata = serde_json::json!({"id": a.id, "scrunDir": sdir.path}).to_string();
     let agent = crate::delegation::container_agent(&spec);
     if let Some(agent) = &agent {

@@ -24,12 +24,14 @@ mod logs;
 mod pause;
 mod poststop;
 mod ps;
+mod rules;
 mod run;
 mod spec;
 mod start;
 mod state;
 mod update;
 
+pub use rules::validate_for_create;
 pub use state::container_state;
 
 /// Exit code of `exec` when scrun itself fails (runc's `fatalWithCode(…, 255)`).
@@ -77,6 +79,7 @@ pub fn dispatch(command: Command, global: &GlobalOpts) -> Result<u8> {
         Command::Findings(a) => findings::findings(a).map(|_| 0),
         Command::Logs(a) => logs::logs(&a, &root).map(|_| 0),
         Command::Intel(a) => intel::intel(a),
+        Command::Rules(a) => rules::rules(a),
         Command::Supervise(a) => crate::supervisor::run(a).map(|_| 0),
     }
 }

@@ -129,6 +129,20 @@ impl Context {
                 scrun_findings::hooks::PipeSink::new(pipe)?.for_hooks(&specs),
             ));
         }
+        // Built off the exec path (a thread now, or the first exec that needs it); rule files were
+        // validated by `create`.
+        let rules = scrun_detect::rules::SharedRuleset::new(
+            scrun_detect::rules::RulesetSpec::from_config(&config),
+        );
+        rules.prepare_in_background();
+        // Per-container actions: `scrun.rule.<ID>` labels, then annotations.
+        let mut rule_labels = identity.clone();
+        for (k, v) in &meta.annotations {
+            if k.starts_with(scrun_detect::rules::LABEL_PREFIX) {
+                rule_labels.labels.insert(k.clone(), v.clone());
+            }
+        }
+        let rules = scrun_detect::rules::ContainerRules::new(rules, &rule_labels);
         let engine = Engine::new(
             Arc::clone(&config),
             mode,
@@ -138,7 +152,8 @@ impl Context {
             meta.layers.clone(),
             meta.rootfs_dev,
             identity,
-        );
+        )
+        .with_rules(rules);
         Ok(Self {
             rootfs: meta.rootfs.clone(),
             engine,
@@ -160,6 +175,8 @@ pub struct Via {
     pub decided_by: Option<&'static str>,
     /// The file that was opened is not the one the seccomp path decided on (audit mode).
     pub changed_after_decision: bool,
+    /// Evaluate the exec rules too (the trapped exec, not the exec gate's re-decisions).
+    pub rules: bool,
 }
 
 /// Provenance, hash, feeds, policy and the finding for one resolved exec target.
@@ -191,6 +208,14 @@ pub fn decide(
         args: Vec::new(),
         args_truncated: false,
     };
+    // The rules see a script or a binary run through ld.so by its own name, not the
+    // interpreter's (which was decided, and ruled on, as the exec itself).
+    let rules_requested = if via.interpreter.is_some() || via.loader.is_some() {
+        resolved.path.display().to_string()
+    } else {
+        lossy(path)
+    };
+    let run_rules = via.rules;
     let mut event = ExecEvent {
         time: chrono::Utc::now(),
         syscall: syscall.to_string(),
@@ -206,11 +231,13 @@ pub fn decide(
     };
     let (decided_by, changed) = (via.decided_by, via.changed_after_decision);
     // Only for a finding: argv, the environment and /proc reads for the process and its parent.
+    let mut env = env;
+    let include_env = ctx.config.findings.include_env;
     let complete = |event: &mut ExecEvent| {
         let (args, truncated) = argv.get();
         event.process.args = args.iter().map(|a| lossy(a)).collect();
         event.process.args_truncated = truncated;
-        if let Some(env) = env {
+        if let Some(env) = env.as_deref_mut().filter(|_| include_env) {
             let (items, truncated) = env.get();
             event.env = items
                 .iter()
@@ -235,6 +262,27 @@ pub fn decide(
             event.requested_path
         ));
     }
+    let rule_findings = if run_rules && decision.error.is_none() {
+        let mut subject = super::rules::ExecSubject::new(
+            &ctx.engine,
+            &ctx.rootfs,
+            pid,
+            rules_requested,
+            resolved.path.display().to_string(),
+            &decision,
+            &mut *argv,
+            env.as_mut().map(|e| &mut **e as &mut dyn Strings),
+        );
+        super::rules::evaluate(
+            &mut subject,
+            &ctx.engine,
+            include_env,
+            &mut event,
+            &mut decision,
+        )
+    } else {
+        Vec::new()
+    };
     if let Some(finding) = decision.finding.as_mut() {
         if let Some(by) = decided_by {
             finding.set_prop("scrun_decided_by", by);
@@ -250,6 +298,11 @@ pub fn decide(
         }
         if let Err(e) = ctx.sink.emit(finding) {
             log.error(format_args!("cannot write finding: {e}"));
+        }
+    }
+    for finding in &rule_findings {
+        if let Err(e) = ctx.sink.emit(finding) {
+            log.error(&format!("cannot write finding: {e}"));
         }
     }
     decision

@@ -129,15 +129,14 @@ pub fn handle(
         call.compat32,
         (MAX_ARGS, MAX_ARG_BYTES),
     );
-    let mut env = ctx.config.findings.include_env.then(|| {
-        LazyStrings::of(
-            listener,
-            notif,
-            call.envp_ptr,
-            call.compat32,
-            (MAX_ENV, MAX_ENV_BYTES),
-        )
-    });
+    // Read only if a finding shows it (`include_env`) or a rule asks for it.
+    let mut env = LazyStrings::of(
+        listener,
+        notif,
+        call.envp_ptr,
+        call.compat32,
+        (MAX_ENV, MAX_ENV_BYTES),
+    );
     // What we read may have been from a process that has since gone or been interrupted.
     if !listener.id_valid(notif.id) {
         return Answer::None;
@@ -190,6 +189,7 @@ pub fn handle(
     let shebang = cache.shebang(&file_key, &resolved);
     let via = Via {
         interpreter: shebang,
+        rules: true,
         ..Via::default()
     };
     let mut verdict = decide(
@@ -198,7 +198,7 @@ pub fn handle(
         pid,
         &path,
         &mut argv,
-        env.as_mut().map(|e| e as &mut dyn Strings),
+        Some(&mut env),
         syscall,
         &resolved,
         via,
@@ -212,14 +212,17 @@ pub fn handle(
             pid,
             &path,
             &mut argv,
-            env.as_mut().map(|e| e as &mut dyn Strings),
+            Some(&mut env),
             syscall,
             &target,
-            via,
+            Via { rules: true, ..via },
         );
         if d.verdict == Verdict::Block {
             verdict = Verdict::Block;
         }
+    }
+    if verdict == Verdict::Allow {
+        super::rules::record(&ctx.engine, pid, &path, &resolved.path);
     }
     if verdict == Verdict::Allow
         && !shared

@@ -25,6 +25,7 @@
 //!   memory, resolved in the container's root) -> one answer;
 //! - `gate.rs`: the exec gate / watcher events and the lease-break thread;
 //! - `decide.rs`: the engine context and the decision (+ finding) on one resolved file;
+//! - `rules.rs`: the exec rules on one trapped exec (lazy argv/env/parent/fd reads, ancestry);
 //! - `vetted.rs`: what the gate need not decide again; `precheck.rs`: the entrypoint precheck;
 //! - `spawn.rs`: forking / executing the keeper, the worker and the hook runner, readiness,
 //!   confinement, `stop`.
@@ -36,6 +37,7 @@ pub mod health;
 mod intake;
 mod keeper;
 mod precheck;
+mod rules;
 mod spawn;
 #[cfg(test)]
 mod testutil;
