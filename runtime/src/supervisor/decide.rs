@@ -302,7 +302,7 @@ pub fn decide(
     }
     for finding in &rule_findings {
         if let Err(e) = ctx.sink.emit(finding) {
-            log.error(&format!("cannot write finding: {e}"));
+            log.error(format_args!("cannot write finding: {e}"));
         }
     }
     decision
