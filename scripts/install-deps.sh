@@ -2,7 +2,8 @@
 # Installs what scrun's build, demo and tests need on Debian 12 (idempotent). Run as root.
 set -euo pipefail
 pkgs=(docker.io containerd runc crun podman busybox-static umoci skopeo libseccomp-dev
-      jq protobuf-compiler pkg-config iproute2 util-linux attr gcc libc6-dev)
+      jq protobuf-compiler pkg-config iproute2 util-linux attr gcc libc6-dev
+      debootstrap musl-tools)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
