@@ -95,6 +95,8 @@ pub enum Command {
     /// compile threat feeds into a shared index, inspect it, look a hash up
     #[command(subcommand)]
     Intel(Intel),
+    /// print the node's exec supervision metrics (Prometheus text), summed over every supervisor
+    Metrics(Metrics),
     /// run the exec supervisor of one container (started by `create`)
     #[command(hide = true)]
     Supervise(Supervise),
@@ -153,6 +155,17 @@ pub struct Findings {
     /// print raw JSON lines instead of a table
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct Metrics {
+    /// the supervisors' snapshot directory (default: [supervisor] metrics_dir of the config)
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// write the text atomically to this file (node_exporter's textfile collector) instead of
+    /// printing it
+    #[arg(long)]
+    pub textfile: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod identity;
 mod logging;
+mod metrics;
 mod scrun_dir;
 mod spec_rewrite;
 mod supervisor;

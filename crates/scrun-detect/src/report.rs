@@ -391,6 +391,8 @@ mod tests {
             error: None,
             layer_path: Some("/var/lib/docker/overlay2/abc/diff".into()),
             allowlisted: false,
+            cache_hit: false,
+            hashed_bytes: 0,
         }
     }
 

@@ -17,6 +17,7 @@ mod findings;
 mod intel;
 mod kill;
 mod list;
+mod metrics;
 mod pause;
 mod ps;
 mod run;
@@ -75,6 +76,7 @@ pub fn dispatch(command: Command, global: &GlobalOpts) -> Result<u8> {
         }
         Command::Findings(a) => findings::findings(a).map(|_| 0),
         Command::Intel(a) => intel::intel(a),
+        Command::Metrics(a) => metrics::metrics(a).map(|_| 0),
         Command::Supervise(a) => crate::supervisor::run(a).map(|_| 0),
     }
 }
