@@ -327,7 +327,7 @@ pub struct SupervisorConfig {
     pub hash_cache_dir: Option<PathBuf>,
     /// `resourceName` prefix; `<hostname>` is replaced. Default `//scrun.local/hosts/<hostname>`.
     pub resource_prefix: Option<String>,
-    /// Where each supervisor writes its metrics snapshot (`scrun metrics` reads them); none:
+    /// Where each supervisor writes its metrics snapshot (`scrun metrics` reads them); empty:
     /// no metrics. Default `/run/scrun/metrics`.
     pub metrics_dir: Option<PathBuf>,
     /// Seconds between two snapshots of a supervisor (it also writes one when it exits).

@@ -28,7 +28,8 @@ pub fn metrics(a: Metrics) -> Result<()> {
             .supervisor
             .metrics_dir
             .clone()
-            .context("metrics are off: the config sets no [supervisor] metrics_dir")?,
+            .filter(|d| !d.as_os_str().is_empty())
+            .context("metrics are off: [supervisor] metrics_dir is empty")?,
     };
     let (totals, live) =
         collect(&dir).with_context(|| format!("cannot read metrics in {}", dir.display()))?;

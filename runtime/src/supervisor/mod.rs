@@ -180,7 +180,10 @@ fn run_hook_runner(sdir: &ScrunDir) -> Result<()> {
 /// directory is made here, before the worker confines itself.
 fn metrics_file(sdir: &ScrunDir) -> Option<(PathBuf, std::time::Duration)> {
     let config = config_of(&sdir.load_meta().ok()?).ok()?;
-    let dir = config.supervisor.metrics_dir?;
+    let dir = config
+        .supervisor
+        .metrics_dir
+        .filter(|d| !d.as_os_str().is_empty())?;
     std::fs::create_dir_all(&dir).ok()?;
     let key = sdir.path.file_name()?.to_string_lossy().into_owned();
     let every = std::time::Duration::from_secs(config.supervisor.metrics_interval_secs.max(1));
