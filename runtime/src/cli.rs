@@ -159,7 +159,7 @@ pub struct Findings {
 
 #[derive(Args, Debug)]
 pub struct Metrics {
-    /// the supervisors' snapshot directory (default: [supervisor] metrics_dir of the config)
+    /// the supervisors' snapshot directory (default: the config's supervisor.metrics_dir)
     #[arg(long)]
     pub dir: Option<PathBuf>,
     /// write the text atomically to this file (node_exporter's textfile collector) instead of
