@@ -44,32 +44,7 @@ impl Containerd {
     /// every `BinaryName` set to `scrun`.
     pub fn start_cri(hook: &Path, scrun: &Path) -> Result<Containerd> {
         let wd = Workdir::new("cri")?;
-        let mut cfg = base_config(&wd);
-        let cni = wd.join("cni");
-        fs::create_dir_all(&cni).map_err(io("create", &cni))?;
-        let cri: Value = toml::from_str(&format!(
-            r#"
-            sandbox_image = "{pause}"
-            restrict_oom_score_adj = true
-            [containerd]
-              snapshotter = "overlayfs"
-              default_runtime_name = "runc"
-              [containerd.runtimes.runc]
-                runtime_type = "io.containerd.runc.v2"
-            [cni]
-              bin_dir = "/usr/lib/cni"
-              conf_dir = "{cni}"
-            "#,
-            pause = crate::image::PAUSE,
-            cni = cni.display()
-        ))
-        .map_err(|e| Error::Config {
-            path: "(generated CRI config)".into(),
-            reason: e.to_string(),
-        })?;
-        let mut plugins = toml::Table::new();
-        plugins.insert(CRI.into(), cri);
-        cfg.insert("plugins".into(), Value::Table(plugins));
+        let cfg = cri_config(&wd)?;
 
         let text = fs::read_to_string(hook).map_err(io("read", hook))?;
         let mut hook_cfg: Value = toml::from_str(&text).map_err(|e| Error::Config {
@@ -90,16 +65,26 @@ impl Containerd {
         Containerd::launch(wd, cfg)
     }
 
+    /// Start containerd with the config file `config` as it is (e.g. one a node installer
+    /// edited); `wd` must be the workdir the config's paths point into (see [`cri_config`]).
+    pub fn start_from_file(wd: Workdir, config: &Path) -> Result<Containerd> {
+        Containerd::spawn(wd, config)
+    }
+
     fn launch(wd: Workdir, cfg: toml::Table) -> Result<Containerd> {
-        let bin = require_program("containerd", "containerd")?;
-        require_program("ctr", "containerd")?;
-        require_program("containerd-shim-runc-v2", "containerd")?;
         let config = wd.join("config.toml");
         let text = toml::to_string(&cfg).map_err(|e| Error::Config {
             path: config.clone(),
             reason: e.to_string(),
         })?;
         fs::write(&config, text).map_err(io("write", &config))?;
+        Containerd::spawn(wd, &config)
+    }
+
+    fn spawn(wd: Workdir, config: &Path) -> Result<Containerd> {
+        let bin = require_program("containerd", "containerd")?;
+        require_program("ctr", "containerd")?;
+        require_program("containerd-shim-runc-v2", "containerd")?;
         let sock = wd.join("containerd.sock");
         let log = wd.join("containerd.log");
         let logf = fs::File::create(&log).map_err(io("create", &log))?;
@@ -108,7 +93,7 @@ impl Containerd {
         let (k, v) = crate::workdir::scrun_test_config(&wd)?;
         cmd.env(k, v)
             .arg("--config")
-            .arg(&config)
+            .arg(config)
             .stdin(Stdio::null())
             .stdout(logf)
             .stderr(logf2);
@@ -207,6 +192,39 @@ impl Drop for Containerd {
             );
         }
     }
+}
+
+/// containerd's config with the CRI plugin for a private instance in `wd`: sandbox image
+/// [`crate::image::PAUSE`], `restrict_oom_score_adj` (this host's root lacks CAP_SYS_RESOURCE),
+/// runtime handler `runc` only.
+pub fn cri_config(wd: &Workdir) -> Result<toml::Table> {
+    let mut cfg = base_config(wd);
+    let cni = wd.join("cni");
+    fs::create_dir_all(&cni).map_err(io("create", &cni))?;
+    let cri: Value = toml::from_str(&format!(
+        r#"
+        sandbox_image = "{pause}"
+        restrict_oom_score_adj = true
+        [containerd]
+          snapshotter = "overlayfs"
+          default_runtime_name = "runc"
+          [containerd.runtimes.runc]
+            runtime_type = "io.containerd.runc.v2"
+        [cni]
+          bin_dir = "/usr/lib/cni"
+          conf_dir = "{cni}"
+        "#,
+        pause = crate::image::PAUSE,
+        cni = cni.display()
+    ))
+    .map_err(|e| Error::Config {
+        path: "(generated CRI config)".into(),
+        reason: e.to_string(),
+    })?;
+    let mut plugins = toml::Table::new();
+    plugins.insert(CRI.into(), cri);
+    cfg.insert("plugins".into(), Value::Table(plugins));
+    Ok(cfg)
 }
 
 fn base_config(wd: &Workdir) -> toml::Table {

@@ -2,6 +2,7 @@
 
 pub mod containerd;
 pub mod cri;
+pub mod distro;
 pub mod docker;
 pub mod error;
 pub mod image;

@@ -103,6 +103,8 @@ pub enum Command {
     /// list the exec rules, validate rule files and try them on exec events
     #[command(subcommand)]
     Rules(Rules),
+    /// print the node's exec supervision metrics (Prometheus text), summed over every supervisor
+    Metrics(Metrics),
     /// run the exec supervisor of one container (started by `create`)
     #[command(hide = true)]
     Supervise(Supervise),
@@ -363,6 +365,17 @@ pub struct Findings {
     /// print raw JSON lines instead of a table
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct Metrics {
+    /// the supervisors' snapshot directory (default: the config's supervisor.metrics_dir)
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// write the text atomically to this file (node_exporter's textfile collector) instead of
+    /// printing it
+    #[arg(long)]
+    pub textfile: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

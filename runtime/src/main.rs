@@ -7,6 +7,7 @@ mod delegation;
 mod identity;
 mod init_record;
 mod logging;
+mod metrics;
 mod scrun_dir;
 mod spec_rewrite;
 mod supervisor;

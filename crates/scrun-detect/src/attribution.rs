@@ -48,15 +48,17 @@ pub fn indirect_target<R>(
     resolve: impl FnOnce(&[u8]) -> Option<R>,
 ) -> Option<(R, Runner)> {
     let name = target.file_name()?.to_string_lossy().into_owned();
-    let is_loader = name.starts_with("ld-linux")
-        || name.starts_with("ld-musl")
-        || name == "ld.so"
-        || name == "ld.so.1";
+    // The loader by its file's name or by the name it was run as: Debian's musl package ships
+    // /lib/ld-musl-x86_64.so.1 as a symlink to x86_64-linux-musl/libc.so, and musl's libc.so
+    // runs the program named by its first argument under either name.
+    let requested_name = requested.rsplit(|c| *c == b'/').next().unwrap_or_default();
+    let is_loader = is_loader_name(&name)
+        || is_loader_name(&String::from_utf8_lossy(requested_name))
+        || (name.starts_with("libc.") && target.to_string_lossy().contains("musl"));
     // busybox runs the applet named by argv[0]. argv is read only when the path asked for could
     // be a shell (`/bin/sh` -> busybox, or busybox itself): `/bin/true` -> busybox is not. A
     // caller that passes a shell's argv[0] with another applet's path is not seen (this check
     // is best effort anyway: `sh < script` is not seen either).
-    let requested_name = requested.rsplit(|c| *c == b'/').next().unwrap_or_default();
     let busybox_shell = name == "busybox"
         && (requested_name == b"busybox" || SHELLS.iter().any(|s| s.as_bytes() == requested_name))
         && {
@@ -101,6 +103,14 @@ pub fn indirect_target<R>(
     Some((resolved, runner))
 }
 
+/// A dynamic loader's file name (glibc's or musl's).
+fn is_loader_name(name: &str) -> bool {
+    name.starts_with("ld-linux")
+        || name.starts_with("ld-musl")
+        || name == "ld.so"
+        || name == "ld.so.1"
+}
+
 fn lossy(v: &[u8]) -> String {
     String::from_utf8_lossy(v).into_owned()
 }
@@ -109,6 +119,15 @@ fn lossy(v: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::event::Known;
+
+    fn runs(target: &str, requested: &str, args: &[&str]) -> Option<(Vec<u8>, Runner)> {
+        indirect_target(
+            Path::new(target),
+            requested.as_bytes(),
+            &mut argv(args),
+            |a| Some(a.to_vec()),
+        )
+    }
 
     fn argv(items: &[&str]) -> Known {
         Known(items.iter().map(|s| s.as_bytes().to_vec()).collect())
@@ -262,5 +281,49 @@ mod tests {
         });
         assert!(r.is_none());
         assert_eq!(args.1, 0);
+    }
+
+    #[test]
+    fn musl_loader_is_known_by_its_symlink_name_and_as_libc() {
+        // Debian: /lib/ld-musl-x86_64.so.1 -> x86_64-linux-musl/libc.so.
+        let want = Some((b"/tmp/h".to_vec(), Runner::Loader));
+        assert_eq!(
+            runs(
+                "/usr/lib/x86_64-linux-musl/libc.so",
+                "/lib/ld-musl-x86_64.so.1",
+                &["/lib/ld-musl-x86_64.so.1", "/tmp/h"]
+            ),
+            want
+        );
+        assert_eq!(
+            runs(
+                "/usr/lib/x86_64-linux-musl/libc.so",
+                "/usr/lib/x86_64-linux-musl/libc.so",
+                &["libc.so", "/tmp/h"]
+            ),
+            want
+        );
+        // Alpine: the loader is the file itself.
+        assert_eq!(
+            runs(
+                "/lib/ld-musl-x86_64.so.1",
+                "/lib/ld-musl-x86_64.so.1",
+                &["ld", "/tmp/h"]
+            ),
+            want
+        );
+        // glibc's libc.so.6 is not a loader, nor is a plain program.
+        assert_eq!(
+            runs(
+                "/usr/lib/x86_64-linux-gnu/libc.so.6",
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                &["libc.so.6", "/tmp/h"]
+            ),
+            None
+        );
+        assert_eq!(
+            runs("/usr/bin/env", "/usr/bin/env", &["env", "/tmp/h"]),
+            None
+        );
     }
 }

@@ -205,6 +205,8 @@ impl Engine {
             dev_shm: target.path.starts_with("/dev/shm"),
         };
         let cached = self.verdicts().get(&vkey);
+        let cache_hit = cached.is_some();
+        let mut hashed_bytes = 0;
         let facts = match cached {
             // A reloaded feed index may judge the same file differently: ask it again.
             Some(f) if f.intel_generation != self.intel_generation() => {
@@ -214,7 +216,8 @@ impl Engine {
             }
             Some(f) => f,
             None => match open().and_then(|file| self.compute(target, &file, &vkey.file)) {
-                Ok(f) => {
+                Ok((f, hashed)) => {
+                    hashed_bytes = hashed;
                     // A path that vanished is transient: decide again next time.
                     if !matches!(f.provenance, Provenance::Unknown { .. })
                         || matches!(self.rootfs, Rootfs::Other { .. })
@@ -226,7 +229,10 @@ impl Engine {
                 Err(e) => return (self.error_decision(target, e), false),
             },
         };
-        self.decide(event, facts)
+        let (mut decision, due) = self.decide(event, facts);
+        decision.cache_hit = cache_hit;
+        decision.hashed_bytes = hashed_bytes;
+        (decision, due)
     }
 
     /// The verdict cache (a panic elsewhere while it was held leaves it usable: it is a cache).
@@ -234,10 +240,16 @@ impl Engine {
         self.verdicts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn compute(&self, target: &Target, file: &File, key: &FileKey) -> std::io::Result<Facts> {
+    /// The file's facts and how many bytes were hashed to learn them (0: the hash cache knew).
+    fn compute(
+        &self,
+        target: &Target,
+        file: &File,
+        key: &FileKey,
+    ) -> std::io::Result<(Facts, u64)> {
         let max = self.config.supervisor.max_hash_bytes;
         let located = provenance::locate(&self.rootfs, self.rootfs_dev, target);
-        let (digest, _hit) = match &located {
+        let (digest, hit) = match &located {
             // Image files are immutable: key them by the layer file so every container of the
             // image shares the (persistent) hash. The overlay reports the layer file's inode
             // for a file that was not copied up; anything else hashes what was opened.
@@ -247,13 +259,17 @@ impl Engine {
             _ => self.cache.get_or_hash(key, file, max, false)?,
         };
         let provenance = provenance::resolve(&self.rootfs, located, &digest, &self.cache, max);
-        Ok(self.with_intel(Facts {
-            digest,
-            provenance,
-            intel: None,
-            allowlisted_hash: false,
-            intel_generation: (0, 0),
-        }))
+        let hashed = if hit { 0 } else { digest.hashed_size };
+        Ok((
+            self.with_intel(Facts {
+                digest,
+                provenance,
+                intel: None,
+                allowlisted_hash: false,
+                intel_generation: (0, 0),
+            }),
+            hashed,
+        ))
     }
 
     fn intel_generation(&self) -> (u64, u64) {
@@ -302,6 +318,8 @@ impl Engine {
             finding: None,
             error: None,
             allowlisted,
+            cache_hit: false,
+            hashed_bytes: 0,
         };
         let Some(category) = category else {
             return (decision, false);
@@ -340,6 +358,8 @@ impl Engine {
             error: Some(error),
             layer_path: None,
             allowlisted: false,
+            cache_hit: false,
+            hashed_bytes: 0,
         }
     }
 }

@@ -110,6 +110,10 @@ pub struct Decision {
     pub layer_path: Option<PathBuf>,
     /// True when the hash or path is allowlisted (no finding).
     pub allowlisted: bool,
+    /// For metrics: the verdict cache answered (`true`), or the file was looked at again.
+    pub cache_hit: bool,
+    /// Bytes read and hashed for this decision (0 when a cache answered).
+    pub hashed_bytes: u64,
 }
 
 /// A string array of an exec (argv or envp), which may be read only on first use: only a finding

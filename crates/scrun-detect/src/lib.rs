@@ -7,6 +7,7 @@ pub mod event;
 pub mod feeds;
 pub mod hash;
 pub mod index;
+pub mod layer_digest;
 pub mod layers;
 pub mod policy;
 pub mod provenance;

@@ -409,6 +409,11 @@ pub struct SupervisorConfig {
     pub hash_cache_dir: Option<PathBuf>,
     /// `resourceName` prefix; `<hostname>` is replaced. Default `//scrun.local/hosts/<hostname>`.
     pub resource_prefix: Option<String>,
+    /// Where each supervisor writes its metrics snapshot (`scrun metrics` reads them); empty:
+    /// no metrics. Default `/run/scrun/metrics`.
+    pub metrics_dir: Option<PathBuf>,
+    /// Seconds between two snapshots of a supervisor (it also writes one when it exits).
+    pub metrics_interval_secs: u64,
 }
 
 impl Default for SupervisorConfig {
@@ -419,6 +424,8 @@ impl Default for SupervisorConfig {
             max_hash_bytes: 256 * 1024 * 1024,
             hash_cache_dir: Some(PathBuf::from("/var/lib/scrun/hashcache")),
             resource_prefix: None,
+            metrics_dir: Some(PathBuf::from("/run/scrun/metrics")),
+            metrics_interval_secs: 10,
         }
     }
 }

@@ -138,8 +138,11 @@ pub fn render(
         },
     );
     f.set_prop(props::PROVENANCE, decision.provenance.as_str());
-    if let Some(layer) = layer_prop(decision) {
-        f.set_prop(props::LAYER, layer);
+    if let Some((index, digest)) = layer_prop(decision) {
+        f.set_prop(props::LAYER, index.to_string());
+        if let Some(digest) = digest {
+            f.set_prop(props::LAYER_DIGEST, digest);
+        }
     }
     if let Some(m) = &decision.intel {
         f.set_prop(props::FEED, m.feed.clone());
@@ -198,15 +201,19 @@ fn added_on_str(on: AddedOn) -> &'static str {
     }
 }
 
-fn layer_prop(d: &Decision) -> Option<String> {
+/// The lower layer's index (top first) and, when the engine's layer store records it, its diff
+/// ID: never its directory, which is a path of the host.
+fn layer_prop(d: &Decision) -> Option<(usize, Option<String>)> {
     let index = match d.provenance {
         Provenance::BuiltIn { layer, .. } | Provenance::Modified { layer } => layer,
         _ => return None,
     };
-    Some(match &d.layer_path {
-        Some(p) => format!("{index}:{}", p.display()),
-        None => index.to_string(),
-    })
+    Some((
+        index,
+        d.layer_path
+            .as_deref()
+            .and_then(crate::layer_digest::layer_digest),
+    ))
 }
 
 fn describe(
@@ -225,9 +232,9 @@ fn describe(
         } => format!(
             "which is part of the original {} (lower layer {layer}{}{})",
             if *engine { "engine-made init layer" } else { "container image" },
-            d.layer_path
-                .as_ref()
-                .map(|p| format!(", {}", p.display()))
+            layer_prop(d)
+                .and_then(|(_, digest)| digest)
+                .map(|digest| format!(", {digest}"))
                 .unwrap_or_default(),
             if *copied_up {
                 ", copied up with unchanged content"
@@ -384,6 +391,8 @@ mod tests {
             error: None,
             layer_path: Some("/var/lib/docker/overlay2/abc/diff".into()),
             allowlisted: false,
+            cache_hit: false,
+            hashed_bytes: 0,
         }
     }
 
@@ -464,7 +473,10 @@ mod tests {
         let sp = &j["sourceProperties"];
         assert_eq!(sp["scrun_action"], "BLOCKED");
         assert_eq!(sp["scrun_provenance"], "built-in");
-        assert_eq!(sp["scrun_layer"], "2:/var/lib/docker/overlay2/abc/diff");
+        // The layer by index; no host path anywhere (the test layer is in no known store).
+        assert_eq!(sp["scrun_layer"], "2");
+        assert!(sp.get("scrun_layer_digest").is_none());
+        assert!(!j.to_string().contains("/var/lib/docker"), "{j}");
         assert_eq!(sp["scrun_feed"], "malwarebazaar");
         assert_eq!(sp["scrun_feed_label"], "CoinMiner.XMRig");
         assert_eq!(sp["scrun_container_id"], "c0ffee");

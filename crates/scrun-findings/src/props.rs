@@ -4,8 +4,12 @@
 pub const ACTION: &str = "scrun_action";
 /// Provenance of the executed file: `image`, `added`, `modified`, `memfd`, `other-mount`, ...
 pub const PROVENANCE: &str = "scrun_provenance";
-/// The image layer (digest or lowerdir index) the file came from.
+/// The lower layer the file came from: its index in the overlay's lowerdir list, top first
+/// (`0` is the topmost lower: Docker's init layer, else the image's last layer).
 pub const LAYER: &str = "scrun_layer";
+/// That layer's diff ID (`sha256:…`, as `docker inspect` lists in `RootFS.Layers`), when the
+/// engine's layer store records it (Docker overlay2, containers/storage).
+pub const LAYER_DIGEST: &str = "scrun_layer_digest";
 /// The threat feed that matched.
 pub const FEED: &str = "scrun_feed";
 /// The feed's label for the match (malware family, signature).

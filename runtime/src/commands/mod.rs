@@ -21,6 +21,7 @@ mod kill;
 mod list;
 mod liveness;
 mod logs;
+mod metrics;
 mod pause;
 mod poststop;
 mod ps;
@@ -80,6 +81,7 @@ pub fn dispatch(command: Command, global: &GlobalOpts) -> Result<u8> {
         Command::Logs(a) => logs::logs(&a, &root).map(|_| 0),
         Command::Intel(a) => intel::intel(a),
         Command::Rules(a) => rules::rules(a),
+        Command::Metrics(a) => metrics::metrics(a).map(|_| 0),
         Command::Supervise(a) => crate::supervisor::run(a).map(|_| 0),
     }
 }

@@ -256,6 +256,11 @@ pub fn decide(
     let mut decision: Decision =
         ctx.engine
             .evaluate_with(&mut event, &resolved.meta, || resolved.readable(), complete);
+    crate::metrics::COUNTERS.decision(
+        decision.finding.as_ref().and(decision.category),
+        decision.cache_hit,
+        decision.hashed_bytes,
+    );
     if let Some(err) = &decision.error {
         log.warn(format_args!(
             "exec of {} in pid {pid}: {err}",

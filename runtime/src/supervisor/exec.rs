@@ -104,7 +104,26 @@ fn mem_errno(e: &MemError) -> Option<i32> {
     }
 }
 
+/// [`handle_exec`], counted and timed for the node metrics (atomic increments only).
 pub fn handle(
+    shared: &Shared,
+    listener: &Listener,
+    root: &mut Option<RootDir>,
+    cache: &mut ThreadCache,
+    notif: &scrun_kernel::notify::Notification,
+) -> Answer {
+    let t0 = std::time::Instant::now();
+    let answer = handle_exec(shared, listener, root, cache, notif);
+    let outcome = match answer {
+        Answer::Continue => crate::metrics::Outcome::Allowed,
+        Answer::Errno(libc::EPERM) => crate::metrics::Outcome::Blocked,
+        Answer::Errno(_) | Answer::None => crate::metrics::Outcome::Error,
+    };
+    crate::metrics::COUNTERS.exec(outcome, t0.elapsed());
+    answer
+}
+
+fn handle_exec(
     shared: &Shared,
     listener: &Listener,
     root: &mut Option<RootDir>,

@@ -77,6 +77,9 @@ pub fn serve_gate(shared: &Shared, gate: &scrun_kernel::gate::ExecGate) {
             }
         };
         for ev in events {
+            if !ev.is_overflow() {
+                crate::metrics::COUNTERS.gate_event();
+            }
             if ev.needs_response() {
                 if gate_decide(shared, gate, &ev) {
                     let _ = held_tx.send((std::time::Instant::now() + LEASE_HOLD, ev));

@@ -212,6 +212,10 @@ impl Keeper {
 
     fn restart_worker(&mut self, why: &str) {
         self.restarts += 1;
+        crate::metrics::COUNTERS.restart();
+        if let Some((path, _)) = super::metrics_file(&self.sdir) {
+            let _ = crate::metrics::write_snapshot(&path);
+        }
         self.log.error(format_args!(
             "exec supervision worker {why}; restarting it (restart {})",
             self.restarts

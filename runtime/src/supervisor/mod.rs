@@ -175,6 +175,20 @@ fn run_hook_runner(sdir: &ScrunDir) -> Result<()> {
     Ok(())
 }
 
+/// This supervisor process's metrics snapshot file and interval (none: metrics are off). The
+/// directory is made here, before the worker confines itself.
+fn metrics_file(sdir: &ScrunDir) -> Option<(PathBuf, std::time::Duration)> {
+    let config = config_of(&sdir.load_meta().ok()?).ok()?;
+    let dir = config
+        .supervisor
+        .metrics_dir
+        .filter(|d| !d.as_os_str().is_empty())?;
+    std::fs::create_dir_all(&dir).ok()?;
+    let key = sdir.path.file_name()?.to_string_lossy().into_owned();
+    let every = std::time::Duration::from_secs(config.supervisor.metrics_interval_secs.max(1));
+    Some((crate::metrics::snapshot_path(&dir, &key), every))
+}
+
 /// The configuration `create` validated for this container (its path is in the metadata).
 fn config_of(meta: &crate::scrun_dir::Meta) -> Result<Config> {
     match &meta.config_path {

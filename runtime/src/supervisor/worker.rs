@@ -47,6 +47,11 @@ fn worker_setup(sdir: &ScrunDir) -> Result<(Shared, scrun_kernel::listener::List
 }
 
 fn worker_loop(shared: Arc<Shared>, socket: scrun_kernel::listener::ListenerSocket) -> Result<()> {
+    let metrics = super::metrics_file(&shared.sdir);
+    if let Some((path, every)) = &metrics {
+        let _ = crate::metrics::write_snapshot(path);
+        crate::metrics::spawn_writer(path.clone(), *every);
+    }
     if shared.lease_breaks.is_some() {
         let shared = Arc::clone(&shared);
         std::thread::spawn(move || {
@@ -67,11 +72,15 @@ fn worker_loop(shared: Arc<Shared>, socket: scrun_kernel::listener::ListenerSock
             }
         };
         let shared = Arc::clone(&shared);
+        let metrics = metrics.clone();
         shared.active.fetch_add(1, Ordering::SeqCst);
         std::thread::spawn(move || {
             serve_connection(&shared, stream);
             let left = shared.active.fetch_sub(1, Ordering::SeqCst) - 1;
             if left == 0 && shared.init_seen.load(Ordering::SeqCst) {
+                if let Some((path, _)) = &metrics {
+                    let _ = crate::metrics::write_snapshot(path);
+                }
                 let _ = fs::remove_file(shared.sdir.worker_socket());
                 #[allow(clippy::exit)]
                 // the accept loop blocks the main thread; this is the end of the process
