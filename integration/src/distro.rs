@@ -205,16 +205,23 @@ pub fn musl_rootfs() -> Result<PathBuf> {
             .map(|p| p.join("debs"))
             .unwrap_or_else(|| root.join("../debs"));
         fs::create_dir_all(&debs).map_err(io("create", &debs))?;
-        // `apt-get download` fetches the packages from the host's apt sources into the cwd.
-        run_ok(
-            Command::new("apt-get").current_dir(&debs).args([
-                "download",
-                "-q",
-                "musl",
-                "busybox-static",
-            ]),
-            300,
-        )?;
+        // `apt-get download` fetches the packages from the host's apt sources into the cwd; on
+        // a box whose package lists were cleaned, after an `apt-get update`.
+        let download = || {
+            run_ok(
+                Command::new("apt-get").current_dir(&debs).args([
+                    "download",
+                    "-q",
+                    "musl",
+                    "busybox-static",
+                ]),
+                300,
+            )
+        };
+        if download().is_err() {
+            run_ok(Command::new("apt-get").args(["update", "-qq"]), 600)?;
+            download()?;
+        }
         for e in fs::read_dir(&debs).map_err(io("list", &debs))?.flatten() {
             run_ok(
                 Command::new("dpkg-deb").arg("-x").arg(e.path()).arg(root),

@@ -212,10 +212,6 @@ impl Keeper {
 
     fn restart_worker(&mut self, why: &str) {
         self.restarts += 1;
-        crate::metrics::COUNTERS.restart();
-        if let Some((path, _)) = super::metrics_file(&self.sdir) {
-            let _ = crate::metrics::write_snapshot(&path);
-        }
         self.log.error(format_args!(
             "exec supervision worker {why}; restarting it (restart {})",
             self.restarts
@@ -227,6 +223,10 @@ impl Keeper {
                 self.restarts
             ),
         );
+        crate::metrics::COUNTERS.restart();
+        if let Some((path, _)) = super::metrics_file(&self.sdir) {
+            let _ = crate::metrics::write_snapshot(&path);
+        }
         // The dead worker's leases went with it: its ignored inodes must meet the gate again.
         if let Some(g) = &self.gate {
             if let Err(e) = g.flush_inode_marks() {
