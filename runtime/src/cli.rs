@@ -119,6 +119,7 @@ pub enum Rules {
         json: bool,
     },
     /// validate rule files (with the config's rules) and, with --events, print which rules fire
+    /// (exit 1 when none does)
     Test {
         /// rule files to add to the config's ruleset
         files: Vec<PathBuf>,

@@ -749,4 +749,104 @@ mod tests {
             (Some(Category::FilelessMemfd), Verdict::Allow)
         );
     }
+
+    #[test]
+    fn rule_hits_join_the_verdict_and_the_findings() {
+        use crate::rules::{ContainerRules, EventSpec, SharedRuleset, StaticSubject};
+        let s = setup();
+        std::fs::write(s.fx.path("/bin/tool"), b"harmless new tool").unwrap();
+        for (mode, verdict, action) in [
+            (Mode::Enforce, Verdict::Block, "BLOCKED"),
+            (Mode::Audit, Verdict::Allow, "ALLOWED"),
+        ] {
+            let e =
+                engine(&s, Config::default(), mode, mem_cache()).with_rules(ContainerRules::new(
+                    SharedRuleset::new(crate::rules::RulesetSpec::from_config(&Config::default())),
+                    &ContainerIdentity::default(),
+                ));
+            let mut d = eval(&e, &s.fx, "/bin/tool");
+            assert_eq!(d.category, Some(Category::AddedBinaryExecuted));
+            let mut subject = StaticSubject::new(EventSpec {
+                requested: Some("/usr/bin/sudo".into()),
+                path: "/bin/tool".into(),
+                argv: vec!["sudo".into(), "-u#-1".into(), "id".into()],
+                provenance: Some("added".into()),
+                ..EventSpec::default()
+            })
+            .unwrap();
+            let mut event = ExecEvent {
+                time: Utc::now(),
+                syscall: "execve".into(),
+                process: ProcessInfo::default(),
+                env: vec![],
+                env_truncated: false,
+                parent: None,
+                requested_path: "/usr/bin/sudo".into(),
+                target: s.fx.target("/bin/tool"),
+                interpreter: None,
+                loader: None,
+            };
+            let mut completed = false;
+            let findings = e.evaluate_rules(&mut subject, &mut event, &mut d, |ev, sub| {
+                ev.process.args = sub.argv().to_vec();
+                completed = true;
+            });
+            assert!(completed);
+            assert_eq!(d.verdict, verdict, "{mode}");
+            assert_eq!(
+                d.finding.as_ref().unwrap().prop_str("scrun_action"),
+                Some(action),
+                "the provenance finding follows the rule's verdict"
+            );
+            assert_eq!(findings.len(), 1);
+            let f = &findings[0];
+            assert_eq!(
+                f.category,
+                "Privilege Escalation: Abuse of Sudo For Privilege Escalation (CVE-2019-14287)"
+            );
+            assert_eq!(f.severity, scrun_findings::Severity::Critical);
+            assert_eq!(f.prop_str("scrun_action"), Some(action));
+            assert_eq!(
+                f.prop_str("scrun_rule_id"),
+                Some("SCRUN-SUDO-CVE-2019-14287")
+            );
+            assert_eq!(
+                f.prop_str("scrun_detector"),
+                Some("CLOUD_RUN_ABUSE_SUDO_FOR_PRIVILEGE_ESCALATION")
+            );
+            assert_eq!(f.processes[0].args, ["sudo", "-u#-1", "id"]);
+        }
+        // No hit: nothing completed, nothing changed.
+        let e = engine(&s, Config::default(), Mode::Enforce, mem_cache()).with_rules(
+            ContainerRules::new(
+                SharedRuleset::new(crate::rules::RulesetSpec::from_config(&Config::default())),
+                &ContainerIdentity::default(),
+            ),
+        );
+        let mut d = eval(&e, &s.fx, "/bin/ls");
+        let mut subject = StaticSubject::new(EventSpec {
+            path: "/bin/ls".into(),
+            argv: vec!["ls".into()],
+            ..EventSpec::default()
+        })
+        .unwrap();
+        let mut event = ExecEvent {
+            time: Utc::now(),
+            syscall: "execve".into(),
+            process: ProcessInfo::default(),
+            env: vec![],
+            env_truncated: false,
+            parent: None,
+            requested_path: "/bin/ls".into(),
+            target: s.fx.target("/bin/ls"),
+            interpreter: None,
+            loader: None,
+        };
+        let findings = e.evaluate_rules(&mut subject, &mut event, &mut d, |_, _| {
+            panic!("completed without a hit")
+        });
+        assert!(findings.is_empty());
+        assert_eq!(d.verdict, Verdict::Allow);
+    }
+
 }
