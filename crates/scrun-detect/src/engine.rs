@@ -848,5 +848,4 @@ mod tests {
         assert!(findings.is_empty());
         assert_eq!(d.verdict, Verdict::Allow);
     }
-
 }
