@@ -363,6 +363,10 @@ pub fn scrun_test_config(wd: &Workdir) -> crate::error::Result<(String, String)>
 mod tests {
     use super::*;
 
+    /// `Workdir::new` sweeps stale directories, killing the processes in them: the test that
+    /// plants a stale directory must not run while another test of this binary makes a workdir.
+    static SWEEPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
     fn unescapes_octal() {
         assert_eq!(unescape_mountinfo(r"/a\040b\134c"), "/a b\\c");
@@ -371,6 +375,7 @@ mod tests {
 
     #[test]
     fn workdir_is_removed_with_its_mounts() {
+        let _one = SWEEPS.lock().unwrap_or_else(|e| e.into_inner());
         let wd = Workdir::new("selftest").expect("workdir");
         let path = wd.path().to_path_buf();
         let m = wd.join("m");
@@ -400,6 +405,7 @@ mod tests {
 
     #[test]
     fn stale_dirs_are_swept_and_processes_killed() {
+        let _one = SWEEPS.lock().unwrap_or_else(|e| e.into_inner());
         let path = PathBuf::from(format!("/tmp/{PREFIX}stale-{}", std::process::id()));
         fs::create_dir_all(path.join("pids")).expect("mkdir");
         // pid 0 never exists: the owner is gone.
