@@ -6,6 +6,7 @@ pub mod gate;
 pub mod limits;
 pub mod listener;
 pub mod memory;
+pub mod net;
 pub mod notify;
 pub mod proc_info;
 pub mod process;

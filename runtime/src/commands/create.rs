@@ -52,7 +52,7 @@ pub fn create_container(a: &CreateArgs<'_>, global: &GlobalOpts) -> Result<Conta
     let sdir = ScrunDir::for_container(&root, a.id);
     // The supervisor starts while libcontainer builds the container; create succeeds only once
     // both are done (a bad policy or feed still fails create, with the supervisor's message).
-    let result = prepare(a, global, &root, &sdir).and_then(|starting| {
+    let result = prepare(a, global, &root, &sdir).and_then(|(starting, new_netns)| {
         tracing::debug!(
             id = a.id,
             "bundle prepared, supervisor starting; building the container"
@@ -70,6 +70,15 @@ pub fn create_container(a: &CreateArgs<'_>, global: &GlobalOpts) -> Result<Conta
                 if let Some(pid) = c.pid() {
                     if let Err(e) = crate::init_record::record(&sdir, pid.as_raw()) {
                         tracing::warn!("cannot record the start time of the init: {e}");
+                    }
+                    // As runc: a network namespace made for the container has its `lo` up.
+                    if new_netns {
+                        if let Err(e) = scrun_kernel::net::loopback_up_in(pid.as_raw()) {
+                            tracing::warn!(
+                                "cannot set lo up in the network namespace of container {}: {e}",
+                                a.id
+                            );
+                        }
                     }
                 }
                 Ok(c)
@@ -109,7 +118,7 @@ fn prepare(
     global: &GlobalOpts,
     root: &Path,
     sdir: &ScrunDir,
-) -> Result<crate::supervisor::Starting> {
+) -> Result<(crate::supervisor::Starting, bool)> {
     let bundle = fs::canonicalize(a.bundle)
         .with_context(|| format!("bundle {} does not exist", a.bundle.display()))?;
     let mut spec = read_spec(&bundle)?;
@@ -197,7 +206,23 @@ fn prepare(
     };
     sdir.save_meta(&meta)?;
     crate::supervisor::precheck_entrypoint(sdir, &spec)?;
-    crate::supervisor::start(sdir).context("cannot start the exec supervisor")
+    let starting = crate::supervisor::start(sdir).context("cannot start the exec supervisor")?;
+    Ok((starting, makes_network_namespace(&spec)))
+}
+
+/// Whether the spec asks for a new network namespace (`linux.namespaces` has `network` without a
+/// path), in which runc brings the loopback interface up.
+fn makes_network_namespace(spec: &serde_json::Value) -> bool {
+    spec.pointer("/linux/namespaces")
+        .and_then(|n| n.as_array())
+        .is_some_and(|ns| {
+            ns.iter().any(|n| {
+                n.get("type").and_then(|t| t.as_str()) == Some("network")
+                    && n.get("path")
+                        .and_then(|p| p.as_str())
+                        .is_none_or(str::is_empty)
+            })
+        })
 }
 
 /// `process.cwd` of a config.json, for error messages.
@@ -248,4 +273,27 @@ fn build(
             super::init_error::explain(e.into(), &crate::logging::build_errors(), cwd.as_deref())
         })
         .with_context(|| format!("cannot create container {}", a.id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::makes_network_namespace;
+
+    #[test]
+    fn only_a_network_namespace_without_a_path_is_new() {
+        let spec = |ns: serde_json::Value| serde_json::json!({"linux": {"namespaces": ns}});
+        assert!(makes_network_namespace(&spec(
+            serde_json::json!([{"type": "pid"}, {"type": "network"}])
+        )));
+        assert!(makes_network_namespace(&spec(
+            serde_json::json!([{"type": "network", "path": ""}])
+        )));
+        assert!(!makes_network_namespace(&spec(
+            serde_json::json!([{"type": "network", "path": "/var/run/netns/x"}])
+        )));
+        assert!(!makes_network_namespace(&spec(
+            serde_json::json!([{"type": "pid"}])
+        )));
+        assert!(!makes_network_namespace(&serde_json::json!({})));
+    }
 }
