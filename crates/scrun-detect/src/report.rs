@@ -78,12 +78,6 @@ pub fn render(
             ..File::default()
         });
     }
-    if let Some(loader) = &event.loader {
-        f.source_properties.insert(
-            "scrun_loader".into(),
-            serde_json::Value::String(loader.clone()),
-        );
-    }
     if config.findings.include_args {
         exec.args = event.process.args.clone();
         exec.arguments_truncated = event.process.args_truncated;
@@ -128,46 +122,17 @@ pub fn render(
         create_time: identity.created,
     });
 
-    let blocked = decision.verdict == Verdict::Block;
-    f.set_prop(
-        props::ACTION,
-        if blocked {
-            props::ACTION_BLOCKED
-        } else {
-            props::ACTION_ALLOWED
-        },
-    );
-    f.set_prop(props::PROVENANCE, decision.provenance.as_str());
-    if let Some((index, digest)) = layer_prop(decision) {
-        f.set_prop(props::LAYER, index.to_string());
-        if let Some(digest) = digest {
-            f.set_prop(props::LAYER_DIGEST, digest);
+    let facts = Facts {
+        event,
+        decision,
+        identity,
+        category,
+        mode,
+    };
+    for (key, value) in PROPERTIES {
+        if let Some(v) = value(&facts) {
+            f.set_prop(key, v);
         }
-    }
-    if let Some(m) = &decision.intel {
-        f.set_prop(props::FEED, m.feed.clone());
-        if let Some(l) = &m.label {
-            f.set_prop(props::FEED_LABEL, l.clone());
-        }
-    }
-    f.set_prop(props::CONTAINER_ID, identity.id.clone());
-    f.set_prop(props::MODE, mode.to_string());
-    f.set_prop(props::SYSCALL, event.syscall.clone());
-    f.set_prop(props::CONTAINER_NAME, identity.name.clone());
-    f.set_prop(props::CONTAINER_IMAGE_URI, identity.image_uri.clone());
-    match &decision.provenance {
-        Provenance::Added { on } => f.set_prop("scrun_added_on", added_on_str(*on)),
-        Provenance::Unknown { reason } => f.set_prop("scrun_provenance_reason", reason.clone()),
-        Provenance::BuiltIn {
-            copied_up: true, ..
-        } => f.set_prop("scrun_copied_up", "true"),
-        _ => {}
-    }
-    if category == Category::FilelessMemfd && decision.intel.is_some() {
-        f.set_prop("scrun_malicious", "true");
-    }
-    if !identity.caller.is_empty() {
-        f.set_prop("scrun_caller", identity.caller.clone());
     }
 
     f.description = describe(event, decision, identity, category, mode, &target_path);
@@ -192,6 +157,76 @@ fn parent_process(p: &ProcessInfo, config: &Config) -> Process {
     }
     out
 }
+
+/// What a finding's `sourceProperties` are drawn from.
+struct Facts<'a> {
+    event: &'a ExecEvent,
+    decision: &'a Decision,
+    identity: &'a ContainerIdentity,
+    category: Category,
+    mode: Mode,
+}
+
+/// How one `sourceProperties` value is drawn from the facts (`None`: the key is not set).
+type Property = fn(&Facts<'_>) -> Option<String>;
+
+/// Every `sourceProperties` key that [`render`] writes, in one table: the key and how its value is
+/// drawn. (The supervisor adds the keys of what it alone knows, such as `scrun_decided_by`.)
+const PROPERTIES: &[(&str, Property)] = &[
+    (props::ACTION, |f| {
+        Some(
+            if f.decision.verdict == Verdict::Block {
+                props::ACTION_BLOCKED
+            } else {
+                props::ACTION_ALLOWED
+            }
+            .into(),
+        )
+    }),
+    (props::PROVENANCE, |f| {
+        Some(f.decision.provenance.as_str().into())
+    }),
+    (props::LAYER, |f| {
+        layer_prop(f.decision).map(|(index, _)| index.to_string())
+    }),
+    (props::LAYER_DIGEST, |f| {
+        layer_prop(f.decision).and_then(|(_, digest)| digest)
+    }),
+    (props::FEED, |f| {
+        f.decision.intel.as_ref().map(|m| m.feed.clone())
+    }),
+    (props::FEED_LABEL, |f| {
+        f.decision.intel.as_ref().and_then(|m| m.label.clone())
+    }),
+    (props::CONTAINER_ID, |f| Some(f.identity.id.clone())),
+    (props::MODE, |f| Some(f.mode.to_string())),
+    (props::SYSCALL, |f| Some(f.event.syscall.clone())),
+    (props::CONTAINER_NAME, |f| Some(f.identity.name.clone())),
+    (props::CONTAINER_IMAGE_URI, |f| {
+        Some(f.identity.image_uri.clone())
+    }),
+    (props::LOADER, |f| f.event.loader.clone()),
+    (props::ADDED_ON, |f| match f.decision.provenance {
+        Provenance::Added { on } => Some(added_on_str(on).into()),
+        _ => None,
+    }),
+    (props::PROVENANCE_REASON, |f| match &f.decision.provenance {
+        Provenance::Unknown { reason } => Some(reason.clone()),
+        _ => None,
+    }),
+    (props::COPIED_UP, |f| match f.decision.provenance {
+        Provenance::BuiltIn {
+            copied_up: true, ..
+        } => Some("true".into()),
+        _ => None,
+    }),
+    (props::MALICIOUS, |f| {
+        (f.category == Category::FilelessMemfd && f.decision.intel.is_some()).then(|| "true".into())
+    }),
+    (props::CALLER, |f| {
+        (!f.identity.caller.is_empty()).then(|| f.identity.caller.clone())
+    }),
+];
 
 fn added_on_str(on: AddedOn) -> &'static str {
     match on {

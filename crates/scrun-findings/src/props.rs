@@ -24,6 +24,18 @@ pub const SYSCALL: &str = "scrun_syscall";
 pub const CONTAINER_NAME: &str = "Container_Name";
 /// GKE Container Threat Detection key: the image URI.
 pub const CONTAINER_IMAGE_URI: &str = "Container_Image_Uri";
+/// The dynamic loader that ran the program (`ld.so ./bin`).
+pub const LOADER: &str = "scrun_loader";
+/// Where an added file lives: `upper-layer` (the container's writable layer) or `other-mount`.
+pub const ADDED_ON: &str = "scrun_added_on";
+/// Why the provenance is unknown (a rootfs that is not an overlay, ...).
+pub const PROVENANCE_REASON: &str = "scrun_provenance_reason";
+/// `true` when an image file was copied up (chmod, touch) without changing its content.
+pub const COPIED_UP: &str = "scrun_copied_up";
+/// `true` on a fileless-execution finding whose content a feed lists.
+pub const MALICIOUS: &str = "scrun_malicious";
+/// The engine that created the container (`docker`, `containerd`, `cri`, `podman`, ...).
+pub const CALLER: &str = "scrun_caller";
 
 /// Value of [`ACTION`] when the exec was allowed.
 pub const ACTION_ALLOWED: &str = "ALLOWED";
