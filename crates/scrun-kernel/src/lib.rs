@@ -10,5 +10,6 @@ pub mod process;
 pub mod resolve;
 pub mod sandbox;
 pub mod sealed_exe;
+pub mod view;
 pub mod signal;
 mod sys;
