@@ -774,6 +774,7 @@ mod tests {
                 dev: meta.dev(),
                 ino: meta.ino(),
                 memfd: true,
+                unlinked: false,
             },
             interpreter: None,
             loader: None,

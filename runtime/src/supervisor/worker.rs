@@ -985,6 +985,7 @@ pub fn decide(
         dev: resolved.meta.dev(),
         ino: resolved.meta.ino(),
         memfd: resolved.memfd,
+        unlinked: resolved.meta.nlink() == 0,
     };
     let process = ProcessInfo {
         pid: i64::from(pid),
