@@ -142,4 +142,8 @@ pub struct Meta {
     /// The scrun binary as it was invoked (for response hooks that call back into scrun).
     #[serde(default)]
     pub scrun_bin: PathBuf,
+    /// `chroot`/`pivot_root` are allowed by the profile but could not be trapped (argument
+    /// conditions): every exec is then resolved in its caller's own root.
+    #[serde(default)]
+    pub view_untrapped: bool,
 }

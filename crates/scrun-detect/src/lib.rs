@@ -4,6 +4,7 @@
 pub mod engine;
 pub mod feeds;
 pub mod hash;
+pub mod hashpool;
 pub mod index;
 pub mod layers;
 pub mod policy;

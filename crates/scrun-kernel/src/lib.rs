@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod elf;
 pub mod gate;
 pub mod limits;
 pub mod listener;

@@ -153,6 +153,7 @@ fn prepare(
         layers,
         rootfs_dev,
         scrun_bin: invoked_binary(),
+        view_untrapped: !report.view_untrapped.is_empty(),
     };
     sdir.save_meta(&meta)?;
     crate::supervisor::precheck_entrypoint(sdir, &spec)?;
