@@ -179,7 +179,11 @@ pub fn merge_notify(seccomp: &mut Value) -> Result<MergeReport, SpecError> {
     };
 
     // Effective action per trapped syscall before the merge (exec syscalls first).
-    let trapped: Vec<&str> = EXEC_SYSCALLS.iter().chain(&VIEW_SYSCALLS).copied().collect();
+    let trapped: Vec<&str> = EXEC_SYSCALLS
+        .iter()
+        .chain(&VIEW_SYSCALLS)
+        .copied()
+        .collect();
     let mut effective: Vec<String> = vec![default_action.clone(); trapped.len()];
     let mut explicitly: Vec<bool> = vec![false; trapped.len()];
     let mut conditional_view: Vec<bool> = vec![false; trapped.len()];

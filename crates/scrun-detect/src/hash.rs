@@ -255,7 +255,10 @@ impl HashCache {
                 return Ok((d, true));
             }
             g.insert(*key);
-            InFlight { cache: self, key: *key }
+            InFlight {
+                cache: self,
+                key: *key,
+            }
         };
         if immutable {
             if let Some(d) = self.load(key).filter(valid) {

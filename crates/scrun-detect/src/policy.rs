@@ -327,6 +327,9 @@ pub struct SupervisorConfig {
     pub hash_cache_dir: Option<PathBuf>,
     /// `resourceName` prefix; `<hostname>` is replaced. Default `//scrun.local/hosts/<hostname>`.
     pub resource_prefix: Option<String>,
+    /// Testing only, honoured by debug builds: a listener thread panics when an exec's
+    /// requested path ends with this string (proves that a panic fails closed and is reported).
+    pub test_panic_on: Option<String>,
 }
 
 impl Default for SupervisorConfig {
@@ -336,6 +339,7 @@ impl Default for SupervisorConfig {
             max_hash_bytes: 256 * 1024 * 1024,
             hash_cache_dir: Some(PathBuf::from("/var/lib/scrun/hashcache")),
             resource_prefix: None,
+            test_panic_on: None,
         }
     }
 }

@@ -229,7 +229,11 @@ fn locate_path(rootfs: &Rootfs, rootfs_dev: u64, target: &Target) -> Located {
             return Located::Unknown(format!("rootfs is not an overlay (fstype {fstype})"));
         }
     };
-    let path = match target.path.to_str().and_then(|p| p.strip_suffix(" (deleted)")) {
+    let path = match target
+        .path
+        .to_str()
+        .and_then(|p| p.strip_suffix(" (deleted)"))
+    {
         Some(p) if target.unlinked => Path::new(p),
         _ => target.path.as_path(),
     };

@@ -66,9 +66,12 @@ pub fn inspect(file: &File) -> io::Result<Image> {
     let n = read_full_at(file, &mut head, 0)?;
     let head = &head[..n];
     if let Some(rest) = head.strip_prefix(b"#!") {
-        return Ok(parse_shebang(rest).map_or(Image::Other, |(interpreter, arg)| {
-            Image::Script { interpreter, arg }
-        }));
+        return Ok(
+            parse_shebang(rest).map_or(Image::Other, |(interpreter, arg)| Image::Script {
+                interpreter,
+                arg,
+            }),
+        );
     }
     match parse_elf(file, head)? {
         Some(e) => Ok(Image::Elf(e)),
@@ -169,7 +172,11 @@ fn parse_elf(file: &File, head: &[u8]) -> io::Result<Option<Elf>> {
     let (phoff, phentsize, phnum) = if f.wide {
         (f.u64(head, 32), f.u16(head, 54), f.u16(head, 56))
     } else {
-        (f.u32(head, 28).map(u64::from), f.u16(head, 42), f.u16(head, 44))
+        (
+            f.u32(head, 28).map(u64::from),
+            f.u16(head, 42),
+            f.u16(head, 44),
+        )
     };
     let (Some(phoff), Some(phentsize), Some(phnum)) = (phoff, phentsize, phnum) else {
         return bad();
@@ -200,7 +207,7 @@ fn parse_elf(file: &File, head: &[u8]) -> io::Result<Option<Elf>> {
             break;
         };
         // The kernel refuses an interpreter path over PATH_MAX or not NUL-terminated.
-        if size < 2 || size > 4096 {
+        if !(2..=4096).contains(&size) {
             return bad();
         }
         let mut buf = vec![0u8; size as usize];
@@ -253,7 +260,10 @@ mod tests {
         match inspect_path("/bin/ls") {
             Image::Elf(e) => {
                 assert!(!e.is_loader());
-                assert_eq!(e.interp.as_deref(), Some(&b"/lib64/ld-linux-x86-64.so.2"[..]));
+                assert_eq!(
+                    e.interp.as_deref(),
+                    Some(&b"/lib64/ld-linux-x86-64.so.2"[..])
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -285,7 +295,9 @@ mod tests {
         }
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         let mut rng = move || {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (x >> 56) as u8
         };
         for _ in 0..500 {

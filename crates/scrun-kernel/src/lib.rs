@@ -11,6 +11,6 @@ pub mod process;
 pub mod resolve;
 pub mod sandbox;
 pub mod sealed_exe;
-pub mod view;
 pub mod signal;
 mod sys;
+pub mod view;

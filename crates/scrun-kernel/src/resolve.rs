@@ -123,6 +123,14 @@ impl RootDir {
         self.fd.as_fd()
     }
 
+    /// The same root through a duplicated descriptor (for another thread).
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(RootDir {
+            fd: self.fd.try_clone()?,
+            prefix: self.prefix.clone(),
+        })
+    }
+
     /// Where an open file is as seen from this root: our `readlink` of it with our view of
     /// the root stripped; the link text as is when the file is not under this root (a mount
     /// only another mount namespace has, shown relative to that namespace's root).

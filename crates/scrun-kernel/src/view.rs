@@ -89,6 +89,27 @@ pub struct View<'a> {
     /// The container's own root (the caller did not change its view): the path resolved is
     /// also the container path.
     pub is_base: bool,
+    /// The container's root, to place what was resolved in `root` in the container.
+    pub base: &'a RootDir,
+}
+
+impl View<'_> {
+    /// Where a file resolved in this view is in the container, and the path its caller saw when
+    /// that differs (a chroot, another mount namespace).
+    pub fn in_container(
+        &self,
+        mut file: crate::resolve::Resolved,
+    ) -> (crate::resolve::Resolved, Option<std::path::PathBuf>) {
+        if self.is_base {
+            return (file, None);
+        }
+        let seen = file.path.clone();
+        if let Some(p) = self.base.path_of(&file.file) {
+            file.path = p;
+        }
+        let caller = (seen != file.path).then_some(seen);
+        (file, caller)
+    }
 }
 
 /// Per listener thread: the container root and the other roots callers were seen in.
@@ -107,44 +128,62 @@ pub enum How {
     Own,
 }
 
+enum Which {
+    Base,
+    Other(RootId),
+}
+
 impl Views {
     /// At most this many other roots (one descriptor each).
     const MAX_OTHERS: usize = 64;
 
     /// The view of `pid` for one exec. `tainted`: a `chroot` or `pivot_root` was let through
-    /// in this container, so no root may be assumed. The first call (untainted) takes `pid`'s
-    /// root as the container's: the first exec of a listener comes from the container's init
-    /// or from a process the runtime joined to the container's namespaces and root.
+    /// in this container, so no root may be assumed. The first call takes `pid`'s root as the
+    /// container's: the first exec a listener sees comes from the container's init or from a
+    /// process the runtime joined to the container's namespaces and root (and a later call
+    /// compares every caller's namespace with it, or its root when tainted).
     pub fn view(&mut self, pid: u32, tainted: bool) -> Result<(View<'_>, How), ResolveError> {
+        let (which, how) = self.pick(pid, tainted)?;
+        let (base_root, _, base_paths) = self.base.as_mut().expect("pick sets the base");
+        Ok(match which {
+            Which::Base => (
+                View {
+                    root: base_root,
+                    paths: base_paths,
+                    is_base: true,
+                    base: base_root,
+                },
+                how,
+            ),
+            Which::Other(id) => {
+                let (root, paths) = self.others.get_mut(&id).expect("pick inserted it");
+                (
+                    View {
+                        root,
+                        paths,
+                        is_base: false,
+                        base: base_root,
+                    },
+                    how,
+                )
+            }
+        })
+    }
+
+    fn pick(&mut self, pid: u32, tainted: bool) -> Result<(Which, How), ResolveError> {
         if self.base.is_none() {
             let root = RootDir::open_for_pid(pid)?;
             let ns = mnt_ns_of(pid).ok();
             self.base = Some((root, ns, PathCache::default()));
             if !tainted {
-                let (root, _, paths) = self.base.as_mut().expect("set above");
-                return Ok((
-                    View {
-                        root,
-                        paths,
-                        is_base: true,
-                    },
-                    How::Base,
-                ));
+                return Ok((Which::Base, How::Base));
             }
         }
         if !tainted {
             let base_ns = self.base.as_ref().and_then(|b| b.1);
             if let (Some(base), Ok(ns)) = (base_ns, mnt_ns_of(pid)) {
                 if base == ns {
-                    let (root, _, paths) = self.base.as_mut().expect("set above");
-                    return Ok((
-                        View {
-                            root,
-                            paths,
-                            is_base: true,
-                        },
-                        How::Base,
-                    ));
+                    return Ok((Which::Base, How::Base));
                 }
             }
         }
@@ -158,31 +197,26 @@ impl Views {
             .as_ref()
             .and_then(|(r, _, _)| root_id(r.as_fd()).ok());
         if base_id == Some(id) {
-            let (root, _, paths) = self.base.as_mut().expect("set above");
-            return Ok((
-                View {
-                    root,
-                    paths,
-                    is_base: true,
-                },
-                How::Own,
-            ));
+            return Ok((Which::Base, How::Own));
         }
         if !self.others.contains_key(&id) && self.others.len() >= Self::MAX_OTHERS {
             self.others.clear();
         }
-        let (root, paths) = self
-            .others
+        self.others
             .entry(id)
             .or_insert_with(|| (root, PathCache::default()));
-        Ok((
-            View {
-                root,
-                paths,
-                is_base: false,
-            },
-            How::Own,
-        ))
+        Ok((Which::Other(id), How::Own))
+    }
+
+    /// A copy for another thread: the same container root (duplicated), no other roots.
+    pub fn fork(&self) -> Views {
+        Views {
+            base: self
+                .base
+                .as_ref()
+                .and_then(|(r, ns, _)| Some((r.try_clone().ok()?, *ns, PathCache::default()))),
+            others: std::collections::HashMap::new(),
+        }
     }
 
     /// The container root (the first root seen), if any.
@@ -227,8 +261,8 @@ mod tests {
         let (view, how) = v.view(pid, true).unwrap();
         assert_eq!(how, How::Own);
         assert!(!view.is_base);
-        let r = crate::resolve::resolve_exec(view.root, pid, None, b"/bin/tool", false, false)
-            .unwrap();
+        let r =
+            crate::resolve::resolve_exec(view.root, pid, None, b"/bin/tool", false, false).unwrap();
         assert_eq!(r.path, std::path::Path::new("/bin/tool"));
         let content = std::fs::read(format!(
             "/proc/self/fd/{}",

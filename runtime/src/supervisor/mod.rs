@@ -19,6 +19,7 @@
 //! Both exit when the container's last listener hangs up, or on `delete`.
 
 pub mod health;
+mod loaded;
 mod ratelimit;
 mod worker;
 
@@ -461,6 +462,11 @@ pub struct Shared {
     pub log: RateLimitedLog,
     pub active: AtomicUsize,
     pub init_seen: std::sync::atomic::AtomicBool,
+    /// A `chroot`/`pivot_root` was let through in this container (or could not be trapped):
+    /// no exec may be resolved in an assumed root any more (scrun-kernel `view`).
+    pub views_tainted: std::sync::atomic::AtomicBool,
+    /// Decisions that must hash a big file run here, off the notification threads.
+    pub pool: scrun_detect::hashpool::HashPool,
 }
 
 pub fn run(a: Supervise) -> Result<()> {
@@ -837,6 +843,8 @@ fn setup(sdir: &ScrunDir) -> Result<Shared> {
         engine,
         log,
         active: AtomicUsize::new(0),
+        views_tainted: std::sync::atomic::AtomicBool::new(meta.view_untrapped),
+        pool: scrun_detect::hashpool::HashPool::new(2, 1024),
         init_seen: std::sync::atomic::AtomicBool::new(false),
     })
 }

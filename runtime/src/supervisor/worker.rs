@@ -13,7 +13,8 @@ use scrun_detect::{HashCache, Target};
 use scrun_findings::sink::{FileSink, MultiSink, Sink, StdoutSink};
 use scrun_kernel::memory::{self, MemError};
 use scrun_kernel::notify::{Listener, NotifyError, Readiness};
-use scrun_kernel::resolve::{self, RootDir};
+use scrun_kernel::view::Views;
+use scrun_kernel::{elf, resolve};
 
 use super::Shared;
 use crate::scrun_dir::Meta;
@@ -347,7 +348,7 @@ pub fn is_init_state(state: &[u8]) -> bool {
 }
 
 /// One connection on the listener socket: the OCI container process state plus the listener fd.
-pub fn serve_connection(shared: &Shared, stream: UnixStream) {
+pub fn serve_connection(shared: &Arc<Shared>, stream: UnixStream) {
     let (state, fds) = match scrun_kernel::listener::receive_process_state(&stream, 64 * 1024) {
         Ok(v) => v,
         Err(e) => {
@@ -384,8 +385,9 @@ pub fn serve_connection(shared: &Shared, stream: UnixStream) {
     serve_listener(shared, Listener::new(fd));
 }
 
-fn serve_listener(shared: &Shared, listener: Listener) {
-    let mut root: Option<RootDir> = None;
+fn serve_listener(shared: &Arc<Shared>, listener: Listener) {
+    let listener = Arc::new(listener);
+    let mut views = Views::default();
     let mut cache = ThreadCache::default();
     listener.set_sync_wakeup();
     loop {
@@ -415,19 +417,90 @@ fn serve_listener(shared: &Shared, listener: Listener) {
                 continue;
             }
         };
-        let answer = handle(shared, &listener, &mut root, &mut cache, &notif);
-        let sent = match answer {
-            Answer::Continue => listener.respond_continue(notif.id),
-            Answer::Errno(e) => listener.respond_errno(notif.id, e),
-            Answer::None => Ok(()),
-        };
-        if let Err(e) = sent {
-            if !matches!(e, NotifyError::Gone) {
-                shared
-                    .log
-                    .error(&format!("seccomp answer for pid {}: {e}", notif.pid));
-            }
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handle(shared, &listener, &mut views, &mut cache, &notif, true)
+        }))
+        .unwrap_or_else(|panic| {
+            // The thread's state may be what panicked: start it over (fresh caches).
+            views = Views::default();
+            cache = ThreadCache::default();
+            contained_panic(shared, &notif, panic.as_ref())
+        });
+        if let Answer::Defer = answer {
+            defer(shared, &listener, &views, notif);
+            continue;
         }
+        respond(shared, &listener, &notif, answer);
+    }
+}
+
+fn respond(
+    shared: &Shared,
+    listener: &Listener,
+    notif: &scrun_kernel::notify::Notification,
+    answer: Answer,
+) {
+    let sent = match answer {
+        Answer::Continue => listener.respond_continue(notif.id),
+        Answer::Errno(e) => listener.respond_errno(notif.id, e),
+        Answer::None | Answer::Defer => Ok(()),
+    };
+    if let Err(e) = sent {
+        if !matches!(e, NotifyError::Gone) {
+            shared
+                .log
+                .error(&format!("seccomp answer for pid {}: {e}", notif.pid));
+        }
+    }
+}
+
+/// An exec whose file must be hashed (a big file the caches do not know) is decided on the
+/// hash pool, so that this thread goes on answering the container's other execs; the job
+/// decides it from the start again (its own caches, the same container root) and answers.
+fn defer(
+    shared: &Arc<Shared>,
+    listener: &Arc<Listener>,
+    views: &Views,
+    notif: scrun_kernel::notify::Notification,
+) {
+    let (sh, l, mut v) = (Arc::clone(shared), Arc::clone(listener), views.fork());
+    let job: scrun_detect::hashpool::Job = Box::new(move || {
+        let mut cache = ThreadCache::default();
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handle(&sh, &l, &mut v, &mut cache, &notif, false)
+        }))
+        .unwrap_or_else(|panic| contained_panic(&sh, &notif, panic.as_ref()));
+        respond(&sh, &l, &notif, answer);
+    });
+    if let Err(job) = shared.pool.submit(job) {
+        job(); // the pool is full: decide here (slower, but bounded)
+    }
+}
+
+/// A panic while deciding one exec: logged and counted for `scrun state`;
+/// the exec fails closed in enforce mode and is let through in audit mode. Never a hang.
+fn contained_panic(
+    shared: &Shared,
+    notif: &scrun_kernel::notify::Notification,
+    panic: &(dyn std::any::Any + Send),
+) -> Answer {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    let enforce = shared.engine.mode == Mode::Enforce;
+    let msg = format!(
+        "exec decision for pid {} panicked ({what}); the exec was {}",
+        notif.pid,
+        if enforce { "denied" } else { "allowed" }
+    );
+    shared.log.error(&msg);
+    super::health::note_failure(&shared.sdir, &msg);
+    if enforce {
+        Answer::Errno(libc::EPERM)
+    } else {
+        Answer::Continue
     }
 }
 
@@ -488,30 +561,40 @@ impl<'a> LazyStrings<'a> {
     }
 }
 
-/// Per listener thread: what was learnt about recently exec'd files, keyed so that a changed
-/// file is never mistaken for the one seen (see `resolve::PathCache`).
-struct ThreadCache {
-    paths: resolve::PathCache,
-    shebangs: scrun_detect::engine::Bounded<scrun_detect::FileKey, Option<String>>,
+/// Per listener thread: what was learnt about recently exec'd files, keyed by (dev, ino, size,
+/// mtime, ctime) so that a changed file is never mistaken for the one seen.
+pub struct ThreadCache {
+    images: scrun_detect::engine::Bounded<scrun_detect::FileKey, Option<elf::Image>>,
 }
 
 impl Default for ThreadCache {
     fn default() -> Self {
         ThreadCache {
-            paths: resolve::PathCache::default(),
-            shebangs: scrun_detect::engine::Bounded::new(4096),
+            images: scrun_detect::engine::Bounded::new(4096),
         }
     }
 }
 
 impl ThreadCache {
-    fn shebang(&mut self, key: &scrun_detect::FileKey, r: &resolve::Resolved) -> Option<String> {
-        if let Some(v) = self.shebangs.get(key) {
+    /// What the kernel makes of the file's content (`#!` script, ELF and its interpreter).
+    pub fn image(
+        &mut self,
+        key: &scrun_detect::FileKey,
+        r: &resolve::Resolved,
+    ) -> Option<elf::Image> {
+        if let Some(v) = self.images.get(key) {
             return v;
         }
-        let v = shebang_interpreter(r.readable().ok()?);
-        self.shebangs.insert(*key, v.clone());
+        let v = elf::inspect(r.readable().ok()?).ok();
+        self.images.insert(*key, v.clone());
         v
+    }
+
+    fn shebang(&mut self, key: &scrun_detect::FileKey, r: &resolve::Resolved) -> Option<String> {
+        match self.image(key, r)? {
+            elf::Image::Script { interpreter, .. } => Some(lossy(&interpreter)),
+            _ => None,
+        }
     }
 }
 
@@ -519,6 +602,8 @@ enum Answer {
     Continue,
     Errno(i32),
     None,
+    /// Decide on the hash pool (see [`defer`]).
+    Defer,
 }
 
 fn mem_errno(e: &MemError) -> Option<i32> {
@@ -536,21 +621,41 @@ fn lossy(v: &[u8]) -> String {
 fn handle(
     shared: &Shared,
     listener: &Listener,
-    root: &mut Option<RootDir>,
+    views: &mut Views,
     cache: &mut ThreadCache,
     notif: &scrun_kernel::notify::Notification,
+    may_defer: bool,
 ) -> Answer {
     let ctx = &shared.engine;
     let enforce = ctx.mode == Mode::Enforce;
     let Some(call) = notif.exec_call() else {
+        // chroot/pivot_root (the only other trapped syscalls): from now on no exec in this
+        // container is resolved in an assumed root. Set before the call may run.
+        shared.views_tainted.store(true, Ordering::Release);
         return Answer::Continue;
     };
     let pid = notif.pid;
+    let fail = |what: &str| {
+        shared.log.error(what);
+        if enforce && ctx.config.supervisor.on_error == scrun_detect::policy::OnError::Deny {
+            Answer::Errno(libc::EPERM)
+        } else {
+            Answer::Continue
+        }
+    };
     // The kernel itself would fail an exec whose path cannot be read: answer as it would.
     let path = match memory::read_cstring(pid, call.path_ptr, PATH_MAX) {
         Ok(p) => p,
         Err(e) => return mem_errno(&e).map_or(Answer::None, Answer::Errno),
     };
+    #[cfg(debug_assertions)]
+    if let Some(end) = &ctx.config.supervisor.test_panic_on {
+        assert!(
+            !path.ends_with(end.as_bytes()),
+            "test_panic_on: exec of {}",
+            lossy(&path)
+        );
+    }
     let mut argv = LazyStrings::of(
         listener,
         notif,
@@ -571,32 +676,20 @@ fn handle(
     if !listener.id_valid(notif.id) {
         return Answer::None;
     }
-    if root.is_none() {
-        match RootDir::open_for_pid(pid) {
-            Ok(r) => *root = Some(r),
-            Err(e) => {
-                shared
-                    .log
-                    .error(&format!("cannot open the root of pid {pid}: {e}"));
-                return if enforce
-                    && ctx.config.supervisor.on_error == scrun_detect::policy::OnError::Deny
-                {
-                    Answer::Errno(libc::EPERM)
-                } else {
-                    Answer::Continue
-                };
-            }
-        }
-    }
-    let root_dir = root.as_ref().expect("set above");
+    // The caller's own view: its root (chroot) in its own mount namespace.
+    let tainted = shared.views_tainted.load(Ordering::Acquire);
+    let (mut view, _) = match views.view(pid, tainted) {
+        Ok(v) => v,
+        Err(e) => return fail(&format!("cannot open the root of pid {pid}: {e}")),
+    };
     let resolved = match resolve::resolve_exec_cached(
-        root_dir,
+        view.root,
         pid,
         call.dirfd,
         &path,
         call.empty_path(),
         call.nofollow(),
-        &mut cache.paths,
+        view.paths,
     ) {
         Ok(r) => r,
         // The kernel will fail this exec the same way; enforce mode answers it itself.
@@ -608,17 +701,26 @@ fn handle(
             };
         }
     };
+    let (resolved, caller_path) = view.in_container(resolved);
+    let file_key = scrun_detect::FileKey::from_metadata(&resolved.meta);
+    if may_defer
+        && resolved.meta.len() > INLINE_HASH_MAX
+        && !ctx
+            .engine
+            .has_verdict(&target_of(&resolved), &resolved.meta)
+    {
+        return Answer::Defer;
+    }
     let syscall = if matches!(call.kind, scrun_kernel::notify::ExecKind::Execve) {
         "execve"
     } else {
         "execveat"
     };
-    // A `#!` script: the kernel runs the interpreter without another notification. The answer
-    // is a property of the content, so it is kept per (dev, ino, size, mtime, ctime).
-    let file_key = scrun_detect::FileKey::from_metadata(&resolved.meta);
+    // A `#!` script: reported on the script's own decision; its interpreter is decided below.
     let shebang = cache.shebang(&file_key, &resolved);
     let via = Via {
         interpreter: shebang,
+        caller_path: caller_path.map(|p| p.display().to_string()),
         ..Via::default()
     };
     let mut verdict = decide(
@@ -633,8 +735,10 @@ fn handle(
         via,
     )
     .verdict;
-    // `ld.so ./bin` and `sh ./script`: what really runs is an argument; decide on it too.
-    if let Some((target, via)) = indirect_target(root_dir, pid, &resolved, &path, &mut argv) {
+    // Every other file the kernel loads for this exec (each `#!` interpreter, the ELF program
+    // interpreter) and what a loader is asked to run: each decided like an exec.
+    let more = super::loaded::chain(&mut view, cache, pid, &resolved, &path, &mut argv);
+    for (file, caller_path, via) in more {
         let d = decide(
             ctx,
             &shared.log,
@@ -643,8 +747,11 @@ fn handle(
             &mut argv,
             env.as_mut(),
             syscall,
-            &target,
-            via,
+            &file,
+            Via {
+                caller_path: caller_path.map(|p| p.display().to_string()),
+                ..via
+            },
         );
         if d.verdict == Verdict::Block {
             verdict = Verdict::Block;
@@ -660,6 +767,21 @@ fn handle(
     match verdict {
         Verdict::Allow => Answer::Continue,
         Verdict::Block => Answer::Errno(libc::EPERM),
+    }
+}
+
+/// Files up to this size are hashed on the notification thread (about half a millisecond);
+/// bigger ones the caches do not know are decided on the hash pool.
+const INLINE_HASH_MAX: u64 = 1 << 20;
+
+fn target_of(resolved: &resolve::Resolved) -> Target {
+    use std::os::unix::fs::MetadataExt;
+    Target {
+        path: resolved.path.clone(),
+        dev: resolved.meta.dev(),
+        ino: resolved.meta.ino(),
+        memfd: resolved.memfd,
+        unlinked: resolved.meta.nlink() == 0,
     }
 }
 
@@ -871,6 +993,9 @@ pub struct Via {
     pub decided_by: Option<&'static str>,
     /// The file that was opened is not the one the seccomp path decided on (audit mode).
     pub changed_after_decision: bool,
+    /// The path as the exec's caller saw it, when it differs from the container path (the
+    /// caller is in a chroot or another mount namespace).
+    pub caller_path: Option<String>,
 }
 
 /// The interpreter of a `#!` script (one pread of the file's head).
@@ -896,18 +1021,16 @@ const LOADER_VALUE_OPTS: &[&str] = &[
 
 /// The file that really runs when the exec target is the dynamic loader (`ld.so ./bin`) or a
 /// shell given a script (`sh ./script.sh`, best effort: the shell reads it with a plain open).
-fn indirect_target(
-    root: &RootDir,
+/// `is_loader`: the target is a loader by its content (scrun-kernel `elf`), whatever its name.
+pub fn indirect_target(
+    root: &resolve::RootDir,
     pid: u32,
     resolved: &resolve::Resolved,
     requested: &[u8],
     argv: &mut LazyStrings<'_>,
+    is_loader: bool,
 ) -> Option<(resolve::Resolved, Via)> {
     let name = resolved.path.file_name()?.to_string_lossy().into_owned();
-    let is_loader = name.starts_with("ld-linux")
-        || name.starts_with("ld-musl")
-        || name == "ld.so"
-        || name == "ld.so.1";
     // busybox runs the applet named by argv[0]. argv is read only when the path asked for could
     // be a shell (`/bin/sh` -> busybox, or busybox itself): `/bin/true` -> busybox is not. A
     // caller that passes a shell's argv[0] with another applet's path is not seen (this check
@@ -952,6 +1075,15 @@ fn indirect_target(
     if !target.meta.is_file() {
         return None;
     }
+    // A loader runs ELF files only (a static-pie program given some other file is not one).
+    if is_loader
+        && !matches!(
+            target.readable().ok().and_then(|f| elf::inspect(f).ok()),
+            Some(elf::Image::Elf(_))
+        )
+    {
+        return None;
+    }
     let via = if is_loader {
         Via {
             loader: Some(resolved.path.display().to_string()),
@@ -979,14 +1111,7 @@ pub fn decide(
     resolved: &resolve::Resolved,
     via: Via,
 ) -> Decision {
-    use std::os::unix::fs::MetadataExt;
-    let target = Target {
-        path: resolved.path.clone(),
-        dev: resolved.meta.dev(),
-        ino: resolved.meta.ino(),
-        memfd: resolved.memfd,
-        unlinked: resolved.meta.nlink() == 0,
-    };
+    let target = target_of(resolved);
     let process = ProcessInfo {
         pid: i64::from(pid),
         ppid: 0,
@@ -1010,6 +1135,7 @@ pub fn decide(
         loader: via.loader,
     };
     let (decided_by, changed) = (via.decided_by, via.changed_after_decision);
+    let caller_path = via.caller_path;
     // Only for a finding: argv, the environment and /proc reads for the process and its parent.
     let complete = |event: &mut ExecEvent| {
         let (args, truncated) = argv.get();
@@ -1043,6 +1169,9 @@ pub fn decide(
     if let Some(finding) = decision.finding.as_mut() {
         if let Some(by) = decided_by {
             finding.set_prop("scrun_decided_by", by);
+        }
+        if let Some(p) = &caller_path {
+            finding.set_prop("scrun_caller_path", p);
         }
         if changed {
             finding.set_prop("scrun_changed_after_decision", "true");
