@@ -266,6 +266,8 @@ pub fn supervisor_filter() -> Result<SupervisorFilter, SandboxError> {
                 libc::SECCOMP_IOCTL_NOTIF_ADDFD,
                 libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
                 libc::FIONBIO,
+                // The caller's mount namespace for each exec (crate::view).
+                crate::view::PIDFD_GET_MNT_NAMESPACE,
             ],
         )?,
     );

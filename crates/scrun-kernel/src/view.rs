@@ -26,7 +26,7 @@ use crate::resolve::{PathCache, ResolveError, RootDir};
 use crate::sys::cvt;
 
 /// `PIDFD_GET_MNT_NAMESPACE` = `_IO(PIDFS_IOCTL_MAGIC = 0xFF, 3)` (linux/pidfd.h, 6.11+).
-const PIDFD_GET_MNT_NAMESPACE: libc::c_ulong = 0xFF03;
+pub const PIDFD_GET_MNT_NAMESPACE: libc::c_ulong = 0xFF03;
 
 /// A mount namespace, by its nsfs inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -613,7 +613,27 @@ struct Keeper {
 /// host's execs too).
 fn open_gate(sdir: &ScrunDir) -> Result<Option<scrun_kernel::gate::ExecGate>> {
     let meta = sdir.load_meta()?;
-    if !matches!(meta.layers, scrun_detect::layers::Rootfs::Overlay(_)) {
+    let view = if meta.view_untrapped {
+        "every exec resolved in its caller's /proc/<pid>/root (chroot not trappable)"
+    } else if scrun_kernel::view::mnt_ns_of(std::process::id()).is_ok() {
+        "caller's root and mount namespace (pidfd namespace check, chroot/pivot_root trapped)"
+    } else {
+        "caller's root (per exec: no pidfd namespace ioctl on this kernel)"
+    };
+    let overlay = matches!(meta.layers, scrun_detect::layers::Rootfs::Overlay(_));
+    let gate = match (overlay, meta.mode.as_str()) {
+        (false, _) => "no fanotify gate (rootfs is not an overlay): decided on the resolved path",
+        (true, "enforce") => {
+            "fanotify FAN_OPEN_EXEC_PERM on the rootfs overlay superblock; volumes, tmpfs and \
+             later mounts decided on the resolved path"
+        }
+        (true, _) => "fanotify exec watcher on the rootfs overlay superblock",
+    };
+    let _ = fs::write(
+        sdir.path.join("guard"),
+        format!("seccomp user-notify in the {view}; {gate}"),
+    );
+    if !overlay {
         return Ok(None);
     }
     let gate = if meta.mode == "enforce" {
