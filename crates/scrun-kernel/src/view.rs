@@ -27,6 +27,8 @@ use crate::sys::cvt;
 
 /// `PIDFD_GET_MNT_NAMESPACE` = `_IO(PIDFS_IOCTL_MAGIC = 0xFF, 3)` (linux/pidfd.h, 6.11+).
 pub const PIDFD_GET_MNT_NAMESPACE: libc::c_ulong = 0xFF03;
+/// `PIDFD_THREAD` = `O_EXCL` (linux/pidfd.h, 6.9+).
+const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
 
 /// A mount namespace, by its nsfs inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,8 +40,13 @@ pub struct MntNs {
 /// The mount namespace of host pid `pid`, without touching `/proc/<pid>`.
 pub fn mnt_ns_of(pid: u32) -> io::Result<MntNs> {
     let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // A notification names a thread: PIDFD_THREAD (6.9+) lets a non-leader thread be named;
+    // older kernels refuse the flag (EINVAL), and then only a thread-group leader can be.
     // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let rc = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    let rc = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, PIDFD_THREAD) }).or_else(
+        // SAFETY: as above, without flags.
+        |_| cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) }),
+    )?;
     // SAFETY: pidfd_open just returned this descriptor; nothing else owns it.
     let pidfd = unsafe { OwnedFd::from_raw_fd(rc as i32) };
     // SAFETY: this ioctl takes no argument and returns a new nsfs descriptor or -1.
@@ -236,6 +243,16 @@ mod tests {
         assert_eq!(a, mnt_ns_of(me).unwrap());
         let proc_ns = std::fs::metadata("/proc/self/ns/mnt").unwrap();
         assert_eq!(a.ino, proc_ns.ino());
+        // A notification can come from any thread: a non-leader thread id works too.
+        let tid = std::thread::spawn(|| {
+            // SAFETY: gettid has no preconditions.
+            let tid = unsafe { libc::gettid() };
+            mnt_ns_of(u32::try_from(tid).unwrap())
+        })
+        .join()
+        .unwrap()
+        .expect("a thread's mount namespace");
+        assert_eq!(tid, a);
     }
 
     #[test]

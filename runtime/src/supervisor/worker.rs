@@ -421,8 +421,9 @@ fn serve_listener(shared: &Arc<Shared>, listener: Listener) {
             handle(shared, &listener, &mut views, &mut cache, &notif, true)
         }))
         .unwrap_or_else(|panic| {
-            // The thread's state may be what panicked: start it over (fresh caches).
-            views = Views::default();
+            // The thread's state may be what panicked: start it over (fresh caches, the same
+            // container root).
+            views = views.fork();
             cache = ThreadCache::default();
             contained_panic(shared, &notif, panic.as_ref())
         });
