@@ -295,6 +295,35 @@ fn a_new_mount_namespace_cannot_hide_a_blocked_binary() {
     assert_never_ran(&out, "unshare -m + tmpfs");
 }
 
+/// A second process flips a bind mount of the blocked binary over the benign tool while the
+/// first execs the tool: whichever file the kernel opens, the blocked one never runs (on the
+/// overlay the gate decides the opened file; the seccomp path decides in the caller's view).
+#[test]
+fn a_bind_mount_flipped_during_the_exec_never_runs_the_blocked_binary() {
+    let script = format!(
+        "unshare -m sh -c '(while :; do mount --bind {EVIL} {TOOL}; umount {TOOL}; done) & \
+         flip=$!; {}; kill $flip'",
+        repeat(
+            ROUNDS * 2,
+            &format!(
+                "{TOOL} sh -c \"grep -q SCRUN-EVASION-EVIL /proc/self/exe && echo {RAN} || echo tool-ran\" 2>/dev/null"
+            )
+        )
+    );
+    let out = run(&ADMIN, &script);
+    assert_never_ran(&out, "flipping bind mount");
+    let text = stdout(&out);
+    println!(
+        "flip: {} benign runs of {}",
+        text.matches("tool-ran").count(),
+        ROUNDS * 2
+    );
+    assert!(
+        text.contains("tool-ran"),
+        "the benign tool never ran: {text}"
+    );
+}
+
 #[test]
 fn a_user_and_mount_namespace_cannot_hide_a_blocked_binary() {
     let script = format!(
