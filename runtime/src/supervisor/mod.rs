@@ -20,6 +20,7 @@
 
 pub mod health;
 mod loaded;
+mod mounts;
 mod ratelimit;
 mod worker;
 
@@ -729,6 +730,7 @@ impl Keeper {
         };
         if worker::is_init_state(&state) {
             self.init_seen = true;
+            self.gate_other_mounts(&state);
         }
         let h = Held { state, fd };
         if let Err(e) = self.forward(&h) {
@@ -737,6 +739,23 @@ impl Keeper {
                 .warn(&format!("cannot hand a listener to the worker: {e}"));
         }
         self.held.push(h);
+    }
+
+    /// Enforce mode: the init's other exec-capable mounts go under the gate before its first
+    /// exec is answered (see `mounts`); `scrun state` says what was marked.
+    fn gate_other_mounts(&self, state: &[u8]) {
+        let Some(gate) = &self.gate else { return };
+        if !gate.is_gate() {
+            return;
+        }
+        let pid = serde_json::from_slice::<serde_json::Value>(state)
+            .ok()
+            .and_then(|v| v.pointer("/pid").and_then(serde_json::Value::as_i64));
+        let Some(pid) = pid else { return };
+        let summary = mounts::gate_mounts(gate, pid, &self.log);
+        let path = self.sdir.path.join("guard");
+        let guard = fs::read_to_string(&path).unwrap_or_default();
+        let _ = fs::write(&path, format!("{}; {summary}", guard.trim()));
     }
 
     fn restart_worker(&mut self, why: &str) {
