@@ -61,7 +61,9 @@ fn exec_guard() -> String {
     format!(
         "seccomp user-notify on execve/execveat (+chroot/pivot_root); caller view: {}; \
          fanotify FAN_OPEN_EXEC_PERM on the rootfs overlay superblock (enforce); \
-         volume/tmpfs/later-mount marks: no; mmap PROT_EXEC supervision: no; bpf LSM: {bpf_lsm}",
+         other mounts present at start: marked (private superblocks: filesystem marks, \
+         host-shared: mount marks); mounts made later: not marked; \
+         mmap PROT_EXEC supervision: no; bpf LSM: {bpf_lsm}",
         if pidfd_ns {
             "pidfd mount-namespace check per exec"
         } else {

@@ -625,8 +625,8 @@ fn open_gate(sdir: &ScrunDir) -> Result<Option<scrun_kernel::gate::ExecGate>> {
     let gate = match (overlay, meta.mode.as_str()) {
         (false, _) => "no fanotify gate (rootfs is not an overlay): decided on the resolved path",
         (true, "enforce") => {
-            "fanotify FAN_OPEN_EXEC_PERM on the rootfs overlay superblock; volumes, tmpfs and \
-             later mounts decided on the resolved path"
+            "fanotify FAN_OPEN_EXEC_PERM on the rootfs overlay superblock; mounts made later \
+             decided on the resolved path"
         }
         (true, _) => "fanotify exec watcher on the rootfs overlay superblock",
     };
