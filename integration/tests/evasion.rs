@@ -303,7 +303,7 @@ fn a_new_mount_namespace_cannot_hide_a_blocked_binary() {
 #[test]
 fn a_bind_mount_flipped_during_the_exec_never_runs_the_blocked_binary() {
     let script = format!(
-        "unshare -m sh -c '(while :; do mount --bind {EVIL} {TOOL}; umount {TOOL}; done) & \
+        "unshare -m sh -c '(while :; do mount --bind {EVIL} {TOOL}; umount -l {TOOL}; done) & \
          flip=$!; {}; kill $flip'",
         repeat(
             ROUNDS * 2,
