@@ -18,6 +18,8 @@ pub struct HashPool {
     threads: usize,
     queue: usize,
     tx: OnceLock<SyncSender<Job>>,
+    /// Run first on each worker thread (e.g. to lower its CPU priority).
+    on_start: Option<fn()>,
 }
 
 impl std::fmt::Debug for HashPool {
@@ -35,7 +37,14 @@ impl HashPool {
             threads: threads.max(1),
             queue: queue.max(1),
             tx: OnceLock::new(),
+            on_start: None,
         }
+    }
+
+    /// `f` runs first on each worker thread.
+    pub fn on_start(mut self, f: fn()) -> Self {
+        self.on_start = Some(f);
+        self
     }
 
     fn sender(&self) -> &SyncSender<Job> {
@@ -44,9 +53,15 @@ impl HashPool {
             let rx = Arc::new(Mutex::new(rx));
             for i in 0..self.threads {
                 let rx = Arc::clone(&rx);
+                let start = self.on_start;
                 let spawned = std::thread::Builder::new()
                     .name(format!("scrun-hash-{i}"))
-                    .spawn(move || work(&rx));
+                    .spawn(move || {
+                        if let Some(f) = start {
+                            f();
+                        }
+                        work(&rx)
+                    });
                 if let Err(e) = spawned {
                     tracing::warn!(error = %e, "cannot start a hash worker");
                 }

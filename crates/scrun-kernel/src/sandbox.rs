@@ -184,6 +184,8 @@ fn allowed_unconditionally() -> Vec<i64> {
         // the supervisor's job
         libc::SYS_process_vm_readv,
         libc::SYS_pidfd_open,
+        // Hash threads lower their own priority (process::lowest_thread_priority).
+        libc::SYS_setpriority,
         libc::SYS_pidfd_getfd,
         libc::SYS_fanotify_mark,
     ];

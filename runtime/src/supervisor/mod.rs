@@ -883,7 +883,10 @@ fn setup(sdir: &ScrunDir) -> Result<Shared> {
         log,
         active: AtomicUsize::new(0),
         views_tainted: std::sync::atomic::AtomicBool::new(meta.view_untrapped),
-        pool: scrun_detect::hashpool::HashPool::new(2, 1024),
+        pool: scrun_detect::hashpool::HashPool::new(2, 1024).on_start(|| {
+            // Background hashing yields the CPU to the container and to answering execs.
+            let _ = scrun_kernel::process::lowest_thread_priority();
+        }),
         init_seen: std::sync::atomic::AtomicBool::new(false),
     })
 }
