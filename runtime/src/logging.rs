@@ -224,9 +224,8 @@ fn install(sink: &LogSink, filter: Targets) {
     if tracing_subscriber::registry()
         .with(RuncLayer { sink: sink.clone() }.with_filter(filter))
         .with(
-            BuildErrorLayer.with_filter(
-                Targets::new().with_target("libcontainer", LevelFilter::ERROR),
-            ),
+            BuildErrorLayer
+                .with_filter(Targets::new().with_target("libcontainer", LevelFilter::ERROR)),
         )
         .try_init()
         .is_ok()

@@ -128,6 +128,29 @@ pub struct HashCache {
     persistent_dir: Option<PathBuf>,
     inner: Mutex<Bounded<FileKey, Digest>>,
     tmp_seq: AtomicU64,
+    /// Files being hashed now: a second caller for the same file waits for that hash instead
+    /// of reading the file again (at most one hash per file identity in flight).
+    in_flight: Mutex<std::collections::HashSet<FileKey>>,
+    done: std::sync::Condvar,
+}
+
+/// Removes a key from the in-flight set (also when the hash panics) and wakes its waiters.
+struct InFlight<'a> {
+    cache: &'a HashCache,
+    key: FileKey,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut g = self
+            .cache
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        g.remove(&self.key);
+        drop(g);
+        self.cache.done.notify_all();
+    }
 }
 
 impl std::fmt::Debug for HashCache {
@@ -149,6 +172,8 @@ impl HashCache {
             persistent_dir,
             inner: Mutex::new(Bounded::new(capacity)),
             tmp_seq: AtomicU64::new(0),
+            in_flight: Mutex::default(),
+            done: std::sync::Condvar::new(),
         }
     }
 
@@ -181,6 +206,22 @@ impl HashCache {
         if let Some(d) = self.lock().get(key).filter(valid) {
             return Ok((d, true));
         }
+        // One hash per file identity: wait while another thread hashes this file, then take
+        // its result (or hash it ourselves if that one failed or was cut short).
+        let _claim = {
+            let mut g = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            while g.contains(key) {
+                g = self.done.wait(g).unwrap_or_else(|e| e.into_inner());
+            }
+            if let Some(d) = self.lock().peek(key).copied().filter(valid) {
+                return Ok((d, true));
+            }
+            g.insert(*key);
+            InFlight {
+                cache: self,
+                key: *key,
+            }
+        };
         if immutable {
             if let Some(d) = self.load(key).filter(valid) {
                 self.insert(*key, d);
@@ -284,6 +325,34 @@ mod tests {
         t.write_all(content).unwrap();
         let f = File::open(t.path()).unwrap();
         (t, f)
+    }
+
+    /// Many threads ask for the same cold file at once: it is read once, all get its digest.
+    #[test]
+    fn one_hash_per_file_in_flight() {
+        let data = vec![7u8; 8 << 20];
+        let (_t, f) = file_with(&data);
+        let key = FileKey::from_metadata(&f.metadata().unwrap());
+        let cache = std::sync::Arc::new(HashCache::new(16, None));
+        let misses = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (cache, misses) = (cache.clone(), misses.clone());
+                let f = f.try_clone().unwrap();
+                std::thread::spawn(move || {
+                    let (d, hit) = cache.get_or_hash(&key, &f, u64::MAX, false).unwrap();
+                    if !hit {
+                        misses.fetch_add(1, Ordering::SeqCst);
+                    }
+                    d.sha256
+                })
+            })
+            .collect();
+        let want: [u8; 32] = Sha256::digest(&data).into();
+        for t in threads {
+            assert_eq!(t.join().unwrap(), want);
+        }
+        assert_eq!(misses.load(Ordering::SeqCst), 1, "hashed exactly once");
     }
 
     #[test]

@@ -17,6 +17,14 @@ pub enum Forked {
 /// `fork()`, only in a process that runs a single thread (checked in `/proc/self/task`; else
 /// `EBUSY`): then no other thread can hold a lock (allocator, stdio, environment) that the child
 /// would find held forever, and the child may run any code.
+/// Gives the calling thread (Linux priorities are per thread) the lowest CPU priority, nice 19:
+/// background work such as hashing a big file then never takes the CPU from the threads that
+/// answer execs or from the container's own processes.
+pub fn lowest_thread_priority() -> io::Result<()> {
+    // SAFETY: setpriority takes integers only; who = 0 is the calling thread on Linux.
+    crate::sys::cvt(unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) }).map(drop)
+}
+
 pub fn fork_single_threaded() -> io::Result<Forked> {
     if std::fs::read_dir("/proc/self/task")?.count() != 1 {
         return Err(io::Error::new(
