@@ -39,7 +39,7 @@ json.dump(c, open(sys.argv[1], "w"), indent=2)
 PYEOF
 cp "$BENCH_TMP/bin/execlat" "$BENCH_TMP/bundle/layer/bin/execlat"
 CFG=$(make_scrun_config enforce enforce "$BENCH_TMP/hashcache")
-sed -i 's/^\[supervisor\]$/[supervisor]\nmax_hash_bytes = 1073741824/' "$CFG"
+sed -i "s/^\\[supervisor\\]$/[supervisor]\\nmax_hash_bytes = ${MAX_HASH:-1073741824}/" "$CFG"
 log "hash stall: $ROUNDS rounds of $N execs, alone and beside a cold 1 GiB exec"
 OUT=$(SCRUN_CONFIG="$CFG" "${NICE[@]}" "$SCRUN" --root "$BENCH_TMP/state/scrun" run \
     --bundle "$BENCH_TMP/bundle" "hashstall-$$")

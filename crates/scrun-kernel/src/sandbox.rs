@@ -200,6 +200,7 @@ fn allowed_unconditionally() -> Vec<i64> {
         libc::SYS_pidfd_open,
         // Hash threads lower their own priority (process::lowest_thread_priority).
         libc::SYS_setpriority,
+        libc::SYS_sched_setscheduler,
         libc::SYS_pidfd_getfd,
         libc::SYS_fanotify_mark,
     ];
