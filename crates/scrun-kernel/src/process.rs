@@ -14,9 +14,6 @@ pub enum Forked {
     Parent { pid: i32 },
 }
 
-/// `fork()`, only in a process that runs a single thread (checked in `/proc/self/task`; else
-/// `EBUSY`): then no other thread can hold a lock (allocator, stdio, environment) that the child
-/// would find held forever, and the child may run any code.
 /// Gives the calling thread (Linux priorities are per thread) the lowest CPU priority:
 /// `SCHED_IDLE` (any other task that wakes up preempts it at once), else nice 19. Background
 /// work such as hashing a big file then never takes the CPU from the threads that answer execs
@@ -33,6 +30,9 @@ pub fn lowest_thread_priority() -> io::Result<()> {
     crate::sys::cvt(unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) }).map(drop)
 }
 
+/// `fork()`, only in a process that runs a single thread (checked in `/proc/self/task`; else
+/// `EBUSY`): then no other thread can hold a lock (allocator, stdio, environment) that the child
+/// would find held forever, and the child may run any code.
 pub fn fork_single_threaded() -> io::Result<Forked> {
     if std::fs::read_dir("/proc/self/task")?.count() != 1 {
         return Err(io::Error::new(
