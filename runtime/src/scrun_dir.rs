@@ -63,6 +63,16 @@ impl ScrunDir {
         self.path.join("supervisor.status")
     }
 
+    /// What guards the container's execs (written by the keeper, shown by `scrun state`).
+    pub fn guard_file(&self) -> PathBuf {
+        self.path.join("guard")
+    }
+
+    /// The count and last message of contained supervisor failures (shown by `scrun state`).
+    pub fn failures_file(&self) -> PathBuf {
+        self.path.join("failures")
+    }
+
     pub fn exists(&self) -> bool {
         self.path.is_dir()
     }
@@ -152,6 +162,10 @@ pub struct Meta {
     /// The `--log-format` of `create`: the supervisor's log (`supervisor.log`) is written in it.
     #[serde(default)]
     pub log_format: crate::logging::Format,
+    /// `chroot`/`pivot_root` are allowed by the profile but could not be trapped (argument
+    /// conditions): every exec is then resolved in its caller's own root.
+    #[serde(default)]
+    pub view_untrapped: bool,
 }
 
 #[cfg(test)]

@@ -18,6 +18,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 pub const EXEC_SYSCALLS: [&str; 2] = ["execve", "execveat"];
+/// Syscalls that change a task's root inside its mount namespace: trapped (where the profile
+/// allows them) so the supervisor stops assuming the container root for anyone's exec before
+/// they run (a change of mount namespace is seen per exec without a trap; scrun-kernel `view`).
+pub const VIEW_SYSCALLS: [&str; 2] = ["chroot", "pivot_root"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -50,6 +54,9 @@ pub struct MergeReport {
     pub synthesized: bool,
     pub notified: Vec<String>,
     pub left_denied: Vec<String>,
+    /// View syscalls the profile allows only under argument conditions: not trapped, so the
+    /// supervisor must resolve every exec in its caller's own root.
+    pub view_untrapped: Vec<String>,
 }
 
 impl Rewrite<'_> {
@@ -171,10 +178,14 @@ pub fn merge_notify(seccomp: &mut Value) -> Result<MergeReport, SpecError> {
         *seccomp = json!({
             "defaultAction": "SCMP_ACT_ALLOW",
             "architectures": native_archs(),
-            "syscalls": [{"names": EXEC_SYSCALLS, "action": "SCMP_ACT_NOTIFY"}],
+            "syscalls": [{"names": EXEC_SYSCALLS.iter().chain(&VIEW_SYSCALLS).collect::<Vec<_>>(), "action": "SCMP_ACT_NOTIFY"}],
         });
         report.synthesized = true;
-        report.notified = EXEC_SYSCALLS.iter().map(|s| s.to_string()).collect();
+        report.notified = EXEC_SYSCALLS
+            .iter()
+            .chain(&VIEW_SYSCALLS)
+            .map(|s| s.to_string())
+            .collect();
         return Ok(report);
     }
     let obj = seccomp
@@ -200,12 +211,15 @@ pub fn merge_notify(seccomp: &mut Value) -> Result<MergeReport, SpecError> {
         }
     };
 
-    // Effective action per exec syscall before the merge.
-    let mut effective: Vec<(String, String)> = EXEC_SYSCALLS
+    // Effective action per trapped syscall before the merge (exec syscalls first).
+    let trapped: Vec<&str> = EXEC_SYSCALLS
         .iter()
-        .map(|n| (n.to_string(), default_action.clone()))
+        .chain(&VIEW_SYSCALLS)
+        .copied()
         .collect();
-    let mut explicitly: Vec<bool> = vec![false; EXEC_SYSCALLS.len()];
+    let mut effective: Vec<String> = vec![default_action.clone(); trapped.len()];
+    let mut explicitly: Vec<bool> = vec![false; trapped.len()];
+    let mut conditional_view: Vec<bool> = vec![false; trapped.len()];
     for rule in &rules {
         let action = rule
             .get("action")
@@ -221,23 +235,34 @@ pub fn merge_notify(seccomp: &mut Value) -> Result<MergeReport, SpecError> {
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty());
         for name in rule_names(rule) {
-            if let Some(i) = EXEC_SYSCALLS.iter().position(|n| *n == name) {
+            if let Some(i) = trapped.iter().position(|n| *n == name) {
                 if conditional {
-                    return Err(SpecError::ConditionalExecRule {
-                        name,
-                        action: action.into(),
-                    });
+                    if i < EXEC_SYSCALLS.len() {
+                        return Err(SpecError::ConditionalExecRule {
+                            name,
+                            action: action.into(),
+                        });
+                    }
+                    conditional_view[i] = true;
+                    continue;
                 }
                 // libseccomp keeps the first unconditional action added for a syscall.
                 if !explicitly[i] {
-                    effective[i].1 = action.to_string();
+                    effective[i] = action.to_string();
                     explicitly[i] = true;
                 }
             }
         }
     }
+    // A view syscall with argument conditions is left as the profile has it (not trapped).
+    let notify: Vec<&str> = trapped
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !conditional_view[*i] && is_permissive(&effective[*i]))
+        .map(|(_, n)| *n)
+        .collect();
 
-    // Remove the exec names from permissive rules; drop rules left empty.
+    // Remove the notified names from permissive rules; drop rules left empty.
     rules.retain_mut(|rule| {
         let action = rule
             .get("action")
@@ -248,17 +273,19 @@ pub fn merge_notify(seccomp: &mut Value) -> Result<MergeReport, SpecError> {
             return true;
         }
         if let Some(names) = rule.get_mut("names").and_then(Value::as_array_mut) {
-            names.retain(|n| n.as_str().is_none_or(|s| !EXEC_SYSCALLS.contains(&s)));
+            names.retain(|n| n.as_str().is_none_or(|s| !notify.contains(&s)));
             return !names.is_empty();
         }
         true
     });
 
-    for (name, action) in effective {
-        if is_permissive(&action) {
-            report.notified.push(name);
+    for (i, name) in trapped.iter().enumerate() {
+        if conditional_view[i] {
+            report.view_untrapped.push(name.to_string());
+        } else if notify.contains(name) {
+            report.notified.push(name.to_string());
         } else {
-            report.left_denied.push(name);
+            report.left_denied.push(name.to_string());
         }
     }
     if !report.notified.is_empty() {
@@ -349,10 +376,29 @@ mod tests {
             "syscalls": [{"names": ["execveat"], "action": "SCMP_ACT_ERRNO"}]
         });
         let r = merge_notify(&mut s).unwrap();
-        assert_eq!(r.notified, vec!["execve"]);
+        assert_eq!(r.notified, vec!["execve", "chroot", "pivot_root"]);
         assert_eq!(r.left_denied, vec!["execveat"]);
         assert_eq!(names_with_action(&s, "SCMP_ACT_ERRNO"), vec!["execveat"]);
-        assert_eq!(names_with_action(&s, "SCMP_ACT_NOTIFY"), vec!["execve"]);
+        assert_eq!(
+            names_with_action(&s, "SCMP_ACT_NOTIFY"),
+            vec!["execve", "chroot", "pivot_root"]
+        );
+    }
+
+    #[test]
+    fn view_syscalls_are_trapped_only_where_allowed_unconditionally() {
+        let mut s = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["execve", "execveat", "chroot", "read"], "action": "SCMP_ACT_ALLOW"}]});
+        let r = merge_notify(&mut s).unwrap();
+        assert_eq!(r.notified, vec!["execve", "execveat", "chroot"]);
+        assert_eq!(r.left_denied, vec!["pivot_root"]);
+        assert_eq!(names_with_action(&s, "SCMP_ACT_ALLOW"), vec!["read"]);
+        let mut s = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["execve", "execveat"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["chroot"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_NE"}]}]});
+        let r = merge_notify(&mut s).unwrap();
+        assert_eq!(r.view_untrapped, vec!["chroot"]);
+        assert_eq!(names_with_action(&s, "SCMP_ACT_ALLOW"), vec!["chroot"]);
     }
 
     #[test]

@@ -196,9 +196,22 @@ fn no_two_modules_of_a_crate_import_each_other() {
 fn no_two_supervisor_modules_import_each_other() {
     let dir = workspace_root().join("runtime/src/supervisor");
     let graph = module_graph(&dir, &["super::", "crate::supervisor::"]);
-    // The split must stay split: the files are there and the worker reaches the exec path.
+    // The split must stay split: the files are there and the worker reaches the exec path
+    // (through the module that answers).
+    let reaches = |from: &str, to: &str| {
+        let (mut seen, mut todo) = (BTreeSet::new(), vec![from.to_string()]);
+        while let Some(n) = todo.pop() {
+            if n == to {
+                return true;
+            }
+            if seen.insert(n.clone()) {
+                todo.extend(graph.get(&n).into_iter().flatten().cloned());
+            }
+        }
+        false
+    };
     assert!(
-        graph.get("worker").is_some_and(|d| d.contains("exec")),
+        graph.contains_key("exec") && reaches("worker", "exec"),
         "{graph:?}"
     );
     assert_eq!(

@@ -100,6 +100,7 @@ fn event(meta: &Metadata) -> ExecEvent {
             dev: meta.dev(),
             ino: meta.ino(),
             memfd: false,
+            unlinked: false,
         },
         interpreter: None,
         loader: None,

@@ -47,12 +47,26 @@ pub fn indirect_target<R>(
     argv: &mut dyn Strings,
     resolve: impl FnOnce(&[u8]) -> Option<R>,
 ) -> Option<(R, Runner)> {
+    indirect_target_as(target, requested, argv, false, resolve)
+}
+
+/// [`indirect_target`], where `loader_by_content` says that the target is a dynamic loader by
+/// what the file is (an ELF `ET_DYN` without `PT_INTERP`, read by the caller), whatever its name
+/// or path: a renamed or relocated loader is one too.
+pub fn indirect_target_as<R>(
+    target: &Path,
+    requested: &[u8],
+    argv: &mut dyn Strings,
+    loader_by_content: bool,
+    resolve: impl FnOnce(&[u8]) -> Option<R>,
+) -> Option<(R, Runner)> {
     let name = target.file_name()?.to_string_lossy().into_owned();
-    // The loader by its file's name or by the name it was run as: Debian's musl package ships
-    // /lib/ld-musl-x86_64.so.1 as a symlink to x86_64-linux-musl/libc.so, and musl's libc.so
-    // runs the program named by its first argument under either name.
+    // The loader by its content, or by its file's name or the name it was run as: Debian's musl
+    // package ships /lib/ld-musl-x86_64.so.1 as a symlink to x86_64-linux-musl/libc.so, and
+    // musl's libc.so runs the program named by its first argument under either name.
     let requested_name = requested.rsplit(|c| *c == b'/').next().unwrap_or_default();
-    let is_loader = is_loader_name(&name)
+    let is_loader = loader_by_content
+        || is_loader_name(&name)
         || is_loader_name(&String::from_utf8_lossy(requested_name))
         || (name.starts_with("libc.") && target.to_string_lossy().contains("musl"));
     // busybox runs the applet named by argv[0]. argv is read only when the path asked for could
@@ -203,6 +217,21 @@ mod tests {
             indirect("/lib/ld.so.1", "/lib/ld.so.1", &["ld", "/nowhere"], &files),
             None
         );
+    }
+
+    #[test]
+    fn a_loader_by_content_is_one_whatever_its_name() {
+        let run = |by_content| {
+            indirect_target_as(
+                Path::new("/tmp/renamed"),
+                b"/tmp/renamed",
+                &mut argv(&["x", "--argv0", "y", "./bin"]),
+                by_content,
+                |c| (c == b"./bin").then_some(()),
+            )
+        };
+        assert_eq!(run(true), Some(((), Runner::Loader)));
+        assert_eq!(run(false), None);
     }
 
     #[test]

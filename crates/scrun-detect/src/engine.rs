@@ -187,6 +187,19 @@ impl Engine {
         decision
     }
 
+    /// True when `target` (with metadata `meta`) is decided from the verdict cache alone: no
+    /// read of its content is needed.
+    pub fn has_verdict(&self, target: &Target, meta: &Metadata) -> bool {
+        let vkey = VerdictKey {
+            file: FileKey::from_metadata(meta),
+            memfd: target.memfd,
+            dev_shm: target.path.starts_with("/dev/shm"),
+        };
+        self.verdicts()
+            .get(&vkey)
+            .is_some_and(|f| f.intel_generation == self.intel_generation())
+    }
+
     fn render(&self, event: &ExecEvent, decision: &Decision) -> Finding {
         crate::report::render(event, decision, &self.identity, &self.config, self.mode)
     }
@@ -718,6 +731,7 @@ mod tests {
                 dev: meta.dev(),
                 ino: meta.ino(),
                 memfd: true,
+                unlinked: false,
             },
             interpreter: None,
             loader: None,

@@ -6,6 +6,7 @@ pub mod engine;
 pub mod event;
 pub mod feeds;
 pub mod hash;
+pub mod hashpool;
 pub mod index;
 pub mod layer_digest;
 pub mod layers;

@@ -414,6 +414,9 @@ pub struct SupervisorConfig {
     pub metrics_dir: Option<PathBuf>,
     /// Seconds between two snapshots of a supervisor (it also writes one when it exits).
     pub metrics_interval_secs: u64,
+    /// Testing only, honoured by debug builds: a listener thread panics when an exec's
+    /// requested path ends with this string (proves that a panic fails closed and is reported).
+    pub test_panic_on: Option<String>,
 }
 
 impl Default for SupervisorConfig {
@@ -426,6 +429,7 @@ impl Default for SupervisorConfig {
             resource_prefix: None,
             metrics_dir: Some(PathBuf::from("/run/scrun/metrics")),
             metrics_interval_secs: 10,
+            test_panic_on: None,
         }
     }
 }

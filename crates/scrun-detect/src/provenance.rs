@@ -22,6 +22,10 @@ pub struct Target {
     pub ino: u64,
     /// True when the file is a memfd (or another anonymous file).
     pub memfd: bool,
+    /// The file has no name left (`st_nlink` 0: unlinked after it was opened, e.g. exec'd by
+    /// descriptor): its path says nothing about its content.
+    #[serde(default)]
+    pub unlinked: bool,
 }
 
 /// Where a file that is not in the image lives.
@@ -184,6 +188,32 @@ pub(crate) fn resolve(
 /// directories. Walks with `openat(O_NOFOLLOW)` one component at a time, so a symlink planted
 /// in the upper layer can never lead outside the layer.
 pub(crate) fn locate(rootfs: &Rootfs, rootfs_dev: u64, target: &Target) -> Located {
+    let found = locate_path(rootfs, rootfs_dev, target);
+    if target.memfd || target.dev != rootfs_dev {
+        return found;
+    }
+    // Provenance comes from the file itself: the path only says which image file to compare
+    // with. An unlinked file, or one that is not the lower file its path shows now (overlay
+    // reports a non-copied-up file with the lower file's inode), is built-in only if its
+    // content is that image file's; otherwise it was written at run time.
+    match found {
+        Located::Lower(hit) if target.unlinked || hit.key.ino != target.ino => Located::Upper {
+            origin: false,
+            lower: Some(hit),
+        },
+        Located::Upper { lower, .. } if target.unlinked => Located::Upper {
+            origin: false,
+            lower,
+        },
+        Located::Unknown(_) if target.unlinked => Located::Upper {
+            origin: false,
+            lower: None,
+        },
+        other => other,
+    }
+}
+
+fn locate_path(rootfs: &Rootfs, rootfs_dev: u64, target: &Target) -> Located {
     if target.memfd {
         return Located::Memfd;
     }
@@ -199,7 +229,15 @@ pub(crate) fn locate(rootfs: &Rootfs, rootfs_dev: u64, target: &Target) -> Locat
             return Located::Unknown(format!("rootfs is not an overlay (fstype {fstype})"));
         }
     };
-    let Some(components) = normal_components(&target.path) else {
+    let path = match target
+        .path
+        .to_str()
+        .and_then(|p| p.strip_suffix(" (deleted)"))
+    {
+        Some(p) if target.unlinked => Path::new(p),
+        _ => target.path.as_path(),
+    };
+    let Some(components) = normal_components(path) else {
         return Located::Unknown(format!(
             "exec path {} is not an absolute, normalized path",
             target.path.display()
@@ -465,6 +503,7 @@ pub(crate) mod testutil {
                 dev: m.dev(),
                 ino: m.ino(),
                 memfd: false,
+                unlinked: false,
             }
         }
     }
@@ -509,6 +548,45 @@ mod tests {
         let d = hash_file(&f, MAX).unwrap();
         let cache = HashCache::new(64, None);
         classify(&fx.rootfs, fx.dev, &t, &d, &cache, MAX)
+    }
+
+    /// Copy into the upper layer under an image file's name, open, unlink, exec by descriptor:
+    /// the path (now the image file again, through the whiteout-free lower) says nothing.
+    #[test]
+    fn an_unlinked_file_is_judged_by_its_content() {
+        use std::os::unix::fs::MetadataExt;
+        let fx = fixture();
+        let classify_open = |f: &File, path: &str| {
+            let m = f.metadata().unwrap();
+            let t = Target {
+                path: PathBuf::from(format!("{path} (deleted)")),
+                dev: m.dev(),
+                ino: m.ino(),
+                memfd: false,
+                unlinked: m.nlink() == 0,
+            };
+            assert!(t.unlinked);
+            let d = hash_file(f, MAX).unwrap();
+            classify(&fx.rootfs, fx.dev, &t, &d, &HashCache::new(64, None), MAX)
+        };
+        let added = Provenance::Added {
+            on: AddedOn::UpperLayer,
+        };
+        // A new file, unlinked: no image file at that path.
+        std::fs::write(fx.path("/dropped"), b"payload").unwrap();
+        let f = File::open(fx.path("/dropped")).unwrap();
+        std::fs::remove_file(fx.path("/dropped")).unwrap();
+        assert_eq!(classify_open(&f, "/dropped"), added);
+        // Written over an image file's name (copy-up), then unlinked: lower shows again.
+        std::fs::write(fx.path("/bin/cat"), b"payload").unwrap();
+        let f = File::open(fx.path("/bin/cat")).unwrap();
+        std::fs::remove_file(fx.path("/bin/cat")).unwrap();
+        assert_eq!(classify_open(&f, "/bin/cat"), added);
+        // The image's own content under a deleted name is still the image's.
+        std::fs::write(fx.path("/copy"), b"busybox image content").unwrap();
+        let f = File::open(fx.path("/copy")).unwrap();
+        std::fs::remove_file(fx.path("/copy")).unwrap();
+        assert_eq!(classify_open(&f, "/copy"), added, "no image file at /copy");
     }
 
     #[test]
@@ -663,6 +741,7 @@ mod tests {
             dev: fx.dev,
             ino: 1,
             memfd: false,
+            unlinked: false,
         };
         let p = classify(&fx.rootfs, fx.dev, &t, &d, &HashCache::new(4, None), MAX);
         assert_eq!(p.as_str(), "unknown", "{p:?}");

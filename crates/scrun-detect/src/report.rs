@@ -385,6 +385,7 @@ mod tests {
                 dev: 90,
                 ino: 10,
                 memfd: false,
+                unlinked: false,
             },
             interpreter: None,
             loader: None,

@@ -117,6 +117,11 @@ impl ExecGate {
         })
     }
 
+    /// True for a gate (`FAN_OPEN_EXEC_PERM`: execs wait for its answer), false for a watcher.
+    pub fn is_gate(&self) -> bool {
+        self.mask & libc::FAN_OPEN_EXEC_PERM != 0
+    }
+
     /// A watcher rather than a gate: `FAN_CLASS_NOTIF` with `FAN_OPEN_EXEC`. Execs never wait
     /// for it; each event still carries the opened file, so what ran can be compared with what
     /// was decided (audit mode). Its events need no answer.

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod bounded;
+pub mod elf;
 pub mod file_key;
 pub mod gate;
 pub mod limits;
@@ -16,5 +17,6 @@ pub mod sealed_exe;
 pub mod signal;
 pub mod stdio;
 mod sys;
+pub mod view;
 
 pub use file_key::FileKey;

@@ -14,6 +14,22 @@ pub enum Forked {
     Parent { pid: i32 },
 }
 
+/// Gives the calling thread (Linux priorities are per thread) the lowest CPU priority:
+/// `SCHED_IDLE` (any other task that wakes up preempts it at once), else nice 19. Background
+/// work such as hashing a big file then never takes the CPU from the threads that answer execs
+/// or from the container's own processes; it runs on what is left.
+pub fn lowest_thread_priority() -> io::Result<()> {
+    // SAFETY: an all-zero sched_param is priority 0, the only one SCHED_IDLE takes.
+    let param: libc::sched_param = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is the calling thread; `param` is a live sched_param read by the kernel.
+    let idle = crate::sys::cvt(unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) });
+    if idle.is_ok() {
+        return Ok(());
+    }
+    // SAFETY: setpriority takes integers only; who = 0 is the calling thread on Linux.
+    crate::sys::cvt(unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) }).map(drop)
+}
+
 /// `fork()`, only in a process that runs a single thread (checked in `/proc/self/task`; else
 /// `EBUSY`): then no other thread can hold a lock (allocator, stdio, environment) that the child
 /// would find held forever, and the child may run any code.

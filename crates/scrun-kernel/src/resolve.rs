@@ -127,6 +127,27 @@ impl RootDir {
         self.fd.as_fd()
     }
 
+    /// The same root through a duplicated descriptor (for another thread).
+    pub fn try_clone(&self) -> io::Result<Self> {
+        Ok(RootDir {
+            fd: self.fd.try_clone()?,
+            prefix: self.prefix.clone(),
+        })
+    }
+
+    /// Where an open file is as seen from this root: our `readlink` of it with our view of
+    /// the root stripped; the link text as is when the file is not under this root (a mount
+    /// only another mount namespace has, shown relative to that namespace's root).
+    pub fn path_of(&self, file: &File) -> Option<PathBuf> {
+        let fd = std::os::fd::AsRawFd::as_raw_fd(file);
+        let text = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()?;
+        let text = text.as_os_str().as_bytes();
+        Some(match self.names_of(text) {
+            Some(names) => join(names.iter().map(Vec::as_slice)),
+            None => PathBuf::from(OsStr::from_bytes(text)),
+        })
+    }
+
     /// Names (from the root) of a path as our `readlink` shows it, or None if it is not
     /// under the root.
     fn names_of(&self, text: &[u8]) -> Option<Vec<Vec<u8>>> {

@@ -198,6 +198,9 @@ fn allowed_unconditionally() -> Vec<i64> {
         // the supervisor's job
         libc::SYS_process_vm_readv,
         libc::SYS_pidfd_open,
+        // Hash threads lower their own priority (process::lowest_thread_priority).
+        libc::SYS_setpriority,
+        libc::SYS_sched_setscheduler,
         libc::SYS_pidfd_getfd,
         libc::SYS_fanotify_mark,
     ];
@@ -280,6 +283,8 @@ pub fn supervisor_filter() -> Result<SupervisorFilter, SandboxError> {
                 libc::SECCOMP_IOCTL_NOTIF_ADDFD,
                 libc::SECCOMP_IOCTL_NOTIF_SET_FLAGS,
                 libc::FIONBIO,
+                // The caller's mount namespace for each exec (crate::view).
+                crate::view::PIDFD_GET_MNT_NAMESPACE,
             ],
         )?,
     );

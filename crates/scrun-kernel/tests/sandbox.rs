@@ -46,6 +46,14 @@ fn workload(dir: &std::path::Path) -> i32 {
     if std::fs::rename(&p, dir.join("g")).is_err() || std::fs::remove_file(dir.join("g")).is_err() {
         return 13;
     }
+    // The caller-view check (pidfd + mount-namespace ioctl + statx of a root).
+    if scrun_kernel::view::mnt_ns_of(std::process::id()).is_err() {
+        return 16;
+    }
+    let mut views = scrun_kernel::view::Views::default();
+    if views.view(std::process::id(), true).is_err() {
+        return 17;
+    }
     // A listening socket, a client thread, accept.
     let sock = dir.join("s.sock");
     let Ok(listener) = ListenerSocket::bind(&sock) else {

@@ -203,6 +203,7 @@ fn prepare(
         } else {
             crate::logging::Format::Text
         },
+        view_untrapped: !report.view_untrapped.is_empty(),
     };
     sdir.save_meta(&meta)?;
     crate::supervisor::precheck_entrypoint(sdir, &spec)?;

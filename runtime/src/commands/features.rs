@@ -43,9 +43,33 @@ pub fn features_json() -> serde_json::Value {
         },
         "annotations": {
             "org.opencontainers.runc.version": crate::VERSION,
-            "io.github.scrun.supervision": "seccomp-user-notify"
+            "io.github.scrun.supervision": "seccomp-user-notify",
+            "io.github.scrun.exec-guard": exec_guard()
         }
     })
+}
+
+/// What this kernel offers to bind a verdict to the file that runs, and what scrun uses.
+fn exec_guard() -> String {
+    let pidfd_ns = scrun_kernel::view::mnt_ns_of(std::process::id()).is_ok();
+    let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").ok();
+    let bpf_lsm = match &lsm {
+        Some(l) if l.split(',').any(|m| m.trim() == "bpf") => "listed, not used",
+        Some(_) => "not listed",
+        None => "unknown (securityfs not mounted)",
+    };
+    format!(
+        "seccomp user-notify on execve/execveat (+chroot/pivot_root); caller view: {}; \
+         fanotify FAN_OPEN_EXEC_PERM on the rootfs overlay superblock (enforce); \
+         other mounts present at start: marked (private superblocks: filesystem marks, \
+         host-shared: mount marks); mounts made later: not marked; \
+         mmap PROT_EXEC supervision: no; bpf LSM: {bpf_lsm}",
+        if pidfd_ns {
+            "pidfd mount-namespace check per exec"
+        } else {
+            "per-exec /proc/<pid>/root"
+        }
+    )
 }
 
 pub fn features() -> Result<()> {

@@ -177,6 +177,22 @@ pub struct Via {
     pub changed_after_decision: bool,
     /// Evaluate the exec rules too (the trapped exec, not the exec gate's re-decisions).
     pub rules: bool,
+    /// The path as the exec's caller saw it, when it differs from the container path (the
+    /// caller is in a chroot or another mount namespace).
+    pub caller_path: Option<String>,
+}
+
+/// The engine's view of a resolved file (an unlinked one is told apart: its provenance comes
+/// from its content).
+pub fn target_of(resolved: &resolve::Resolved) -> Target {
+    use std::os::unix::fs::MetadataExt;
+    Target {
+        path: resolved.path.clone(),
+        dev: resolved.meta.dev(),
+        ino: resolved.meta.ino(),
+        memfd: resolved.memfd,
+        unlinked: resolved.meta.nlink() == 0,
+    }
 }
 
 /// Provenance, hash, feeds, policy and the finding for one resolved exec target.
@@ -192,13 +208,7 @@ pub fn decide(
     resolved: &resolve::Resolved,
     via: Via,
 ) -> Decision {
-    use std::os::unix::fs::MetadataExt;
-    let target = Target {
-        path: resolved.path.clone(),
-        dev: resolved.meta.dev(),
-        ino: resolved.meta.ino(),
-        memfd: resolved.memfd,
-    };
+    let target = target_of(resolved);
     let process = ProcessInfo {
         pid: i64::from(pid),
         ppid: 0,
@@ -230,6 +240,7 @@ pub fn decide(
         loader: via.loader,
     };
     let (decided_by, changed) = (via.decided_by, via.changed_after_decision);
+    let caller_path = via.caller_path;
     // Only for a finding: argv, the environment and /proc reads for the process and its parent.
     let mut env = env;
     let include_env = ctx.config.findings.include_env;
@@ -291,6 +302,9 @@ pub fn decide(
     if let Some(finding) = decision.finding.as_mut() {
         if let Some(by) = decided_by {
             finding.set_prop("scrun_decided_by", by);
+        }
+        if let Some(p) = &caller_path {
+            finding.set_prop("scrun_caller_path", p);
         }
         if ctx.gate_only {
             finding.set_prop(crate::delegation::FINDING_PROPERTY, "gate-only");

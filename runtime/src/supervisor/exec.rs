@@ -1,18 +1,24 @@
 //! One notification -> one exec event: read the exec's path and argv from the target's memory
-//! (bounded, `process_vm_readv`), re-check the notification id, resolve the target inside the
-//! container's root, let [`super::decide`] decide, and say what to answer — all on the listener's
-//! thread.
+//! (bounded, `process_vm_readv`), re-check the notification id, resolve the target in the
+//! caller's own view (its root, in its mount namespace: scrun-kernel `view`), let
+//! [`super::decide`] decide on it and on every other file the exec loads ([`super::loaded`]),
+//! and say what to answer — on the listener's thread, or on the hash pool for a big file the
+//! caches do not know.
 
-use scrun_detect::attribution::{self, Runner};
+use std::sync::atomic::Ordering;
+
+use scrun_detect::attribution;
 use scrun_detect::engine::Verdict;
 use scrun_detect::event::Strings;
 use scrun_detect::policy::Mode;
 use scrun_kernel::memory::{self, MemError};
 use scrun_kernel::notify::Listener;
-use scrun_kernel::resolve::{self, RootDir};
+use scrun_kernel::resolve;
+use scrun_kernel::view::Views;
 
 use super::Shared;
-use super::decide::{Via, decide};
+use super::decide::{Via, decide, target_of};
+use super::loaded::{self, ThreadCache};
 
 const PATH_MAX: usize = 4096;
 const MAX_ARGS: usize = 4096;
@@ -63,38 +69,17 @@ impl Strings for LazyStrings<'_> {
     }
 }
 
-/// Per listener thread: what was learnt about recently exec'd files, keyed so that a changed
-/// file is never mistaken for the one seen (see `resolve::PathCache`).
-pub struct ThreadCache {
-    paths: resolve::PathCache,
-    shebangs: scrun_detect::bounded::Bounded<scrun_detect::FileKey, Option<String>>,
-}
-
-impl Default for ThreadCache {
-    fn default() -> Self {
-        ThreadCache {
-            paths: resolve::PathCache::default(),
-            shebangs: scrun_detect::bounded::Bounded::new(4096),
-        }
-    }
-}
-
-impl ThreadCache {
-    fn shebang(&mut self, key: &scrun_detect::FileKey, r: &resolve::Resolved) -> Option<String> {
-        if let Some(v) = self.shebangs.get(key) {
-            return v;
-        }
-        let v = shebang_of(r.readable().ok()?);
-        self.shebangs.insert(*key, v.clone());
-        v
-    }
-}
-
 pub enum Answer {
     Continue,
     Errno(i32),
     None,
+    /// Decide on the hash pool (see `answer::defer`).
+    Defer,
 }
+
+/// Files up to this size are hashed on the notification thread (about half a millisecond);
+/// bigger ones the caches do not know are decided on the hash pool.
+const INLINE_HASH_MAX: u64 = 1 << 20;
 
 fn mem_errno(e: &MemError) -> Option<i32> {
     match e {
@@ -104,17 +89,27 @@ fn mem_errno(e: &MemError) -> Option<i32> {
     }
 }
 
-/// [`handle_exec`], counted and timed for the node metrics (atomic increments only).
+/// [`handle_exec`], counted and timed for the node metrics (atomic increments only). An exec
+/// sent to the hash pool is counted there, when it is decided. `may_defer`: a big file may be
+/// sent to the hash pool (false on the pool itself).
 pub fn handle(
     shared: &Shared,
     listener: &Listener,
-    root: &mut Option<RootDir>,
+    views: &mut Views,
     cache: &mut ThreadCache,
     notif: &scrun_kernel::notify::Notification,
+    may_defer: bool,
 ) -> Answer {
+    if notif.exec_call().is_none() {
+        // chroot/pivot_root (the only other trapped syscalls; not counted as execs): from now on
+        // no exec in this container is resolved in an assumed root. Set before the call may run.
+        shared.views_tainted.store(true, Ordering::Release);
+        return Answer::Continue;
+    }
     let t0 = std::time::Instant::now();
-    let answer = handle_exec(shared, listener, root, cache, notif);
+    let answer = handle_exec(shared, listener, views, cache, notif, may_defer);
     let outcome = match answer {
+        Answer::Defer => return answer,
         Answer::Continue => crate::metrics::Outcome::Allowed,
         Answer::Errno(libc::EPERM) => crate::metrics::Outcome::Blocked,
         Answer::Errno(_) | Answer::None => crate::metrics::Outcome::Error,
@@ -126,14 +121,15 @@ pub fn handle(
 fn handle_exec(
     shared: &Shared,
     listener: &Listener,
-    root: &mut Option<RootDir>,
+    views: &mut Views,
     cache: &mut ThreadCache,
     notif: &scrun_kernel::notify::Notification,
+    may_defer: bool,
 ) -> Answer {
     let ctx = &shared.engine;
     let enforce = ctx.mode == Mode::Enforce;
     let Some(call) = notif.exec_call() else {
-        return Answer::Continue;
+        return Answer::Continue; // see `handle`
     };
     let pid = notif.pid;
     // The kernel itself would fail an exec whose path cannot be read: answer as it would.
@@ -141,6 +137,14 @@ fn handle_exec(
         Ok(p) => p,
         Err(e) => return mem_errno(&e).map_or(Answer::None, Answer::Errno),
     };
+    #[cfg(debug_assertions)]
+    if let Some(end) = &ctx.config.supervisor.test_panic_on {
+        assert!(
+            !path.ends_with(end.as_bytes()),
+            "test_panic_on: exec of {}",
+            String::from_utf8_lossy(&path)
+        );
+    }
     let mut argv = LazyStrings::of(
         listener,
         notif,
@@ -160,32 +164,31 @@ fn handle_exec(
     if !listener.id_valid(notif.id) {
         return Answer::None;
     }
-    if root.is_none() {
-        match RootDir::open_for_pid(pid) {
-            Ok(r) => *root = Some(r),
-            Err(e) => {
-                shared
-                    .log
-                    .error(format_args!("cannot open the root of pid {pid}: {e}"));
-                return if enforce
-                    && ctx.config.supervisor.on_error == scrun_detect::policy::OnError::Deny
-                {
-                    Answer::Errno(libc::EPERM)
-                } else {
-                    Answer::Continue
-                };
-            }
+    // The caller's own view: its root (chroot) in its own mount namespace.
+    let tainted = shared.views_tainted.load(Ordering::Acquire);
+    let (mut view, _) = match views.view(pid, tainted) {
+        Ok(v) => v,
+        Err(e) => {
+            shared
+                .log
+                .error(format_args!("cannot open the root of pid {pid}: {e}"));
+            return if enforce
+                && ctx.config.supervisor.on_error == scrun_detect::policy::OnError::Deny
+            {
+                Answer::Errno(libc::EPERM)
+            } else {
+                Answer::Continue
+            };
         }
-    }
-    let root_dir = root.as_ref().expect("set above");
+    };
     let resolved = match resolve::resolve_exec_cached(
-        root_dir,
+        view.root,
         pid,
         call.dirfd,
         &path,
         call.empty_path(),
         call.nofollow(),
-        &mut cache.paths,
+        view.paths,
     ) {
         Ok(r) => r,
         // The kernel will fail this exec the same way; enforce mode answers it itself.
@@ -197,18 +200,27 @@ fn handle_exec(
             };
         }
     };
+    let (resolved, caller_path) = view.in_container(resolved);
+    let file_key = scrun_detect::FileKey::from_metadata(&resolved.meta);
+    if may_defer
+        && resolved.meta.len() > INLINE_HASH_MAX
+        && !ctx
+            .engine
+            .has_verdict(&target_of(&resolved), &resolved.meta)
+    {
+        return Answer::Defer;
+    }
     let syscall = if matches!(call.kind, scrun_kernel::notify::ExecKind::Execve) {
         "execve"
     } else {
         "execveat"
     };
-    // A `#!` script: the kernel runs the interpreter without another notification. The answer
-    // is a property of the content, so it is kept per (dev, ino, size, mtime, ctime).
-    let file_key = scrun_detect::FileKey::from_metadata(&resolved.meta);
+    // A `#!` script: reported on the script's own decision; its interpreter is decided below.
     let shebang = cache.shebang(&file_key, &resolved);
     let via = Via {
         interpreter: shebang,
         rules: true,
+        caller_path: caller_path.map(|p| p.display().to_string()),
         ..Via::default()
     };
     let mut verdict = decide(
@@ -223,8 +235,11 @@ fn handle_exec(
         via,
     )
     .verdict;
-    // `ld.so ./bin` and `sh ./script`: what really runs is an argument; decide on it too.
-    if let Some((target, via)) = indirect_target(root_dir, pid, &resolved, &path, &mut argv) {
+    // Every other file the kernel loads for this exec (each `#!` interpreter, the ELF program
+    // interpreter) and what a loader or shell is asked to run (`ld.so ./bin`, `sh ./script`):
+    // each decided like an exec.
+    let more = loaded::chain(&mut view, cache, pid, &resolved, &path, &mut argv);
+    for (file, caller_path, via) in more {
         let d = decide(
             ctx,
             &shared.log,
@@ -233,8 +248,11 @@ fn handle_exec(
             &mut argv,
             Some(&mut env),
             syscall,
-            &target,
-            Via { rules: true, ..via },
+            &file,
+            Via {
+                caller_path: caller_path.map(|p| p.display().to_string()),
+                ..via
+            },
         );
         if d.verdict == Verdict::Block {
             verdict = Verdict::Block;
@@ -260,34 +278,6 @@ fn handle_exec(
 pub fn shebang_of(file: &std::fs::File) -> Option<String> {
     let head = resolve::read_head(file, 256).ok()?;
     attribution::shebang_interpreter(&head)
-}
-
-/// The file that really runs when the exec target is the dynamic loader (`ld.so ./bin`) or a
-/// shell given a script (`sh ./script.sh`), resolved in the container's root.
-fn indirect_target(
-    root: &RootDir,
-    pid: u32,
-    resolved: &resolve::Resolved,
-    requested: &[u8],
-    argv: &mut LazyStrings<'_>,
-) -> Option<(resolve::Resolved, Via)> {
-    let (target, runner) =
-        attribution::indirect_target(&resolved.path, requested, argv, |candidate| {
-            let target = resolve::resolve_exec(root, pid, None, candidate, false, false).ok()?;
-            target.meta.is_file().then_some(target)
-        })?;
-    let runner_path = Some(resolved.path.display().to_string());
-    let via = match runner {
-        Runner::Loader => Via {
-            loader: runner_path,
-            ..Via::default()
-        },
-        Runner::Shell => Via {
-            interpreter: runner_path,
-            ..Via::default()
-        },
-    };
-    Some((target, via))
 }
 
 #[cfg(test)]

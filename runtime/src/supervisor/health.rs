@@ -25,6 +25,25 @@ pub fn live_pid(sdir: &ScrunDir, pid_file: &Path) -> Option<i32> {
         .then_some(pid)
 }
 
+/// Records a contained failure of a supervisor thread (a panic while deciding an exec): the
+/// count and the last message are shown by `scrun state`.
+pub fn note_failure(sdir: &ScrunDir, msg: &str) {
+    let path = sdir.failures_file();
+    let count = fs::read_to_string(&path)
+        .ok()
+        .and_then(|s| s.split_once(' ').and_then(|(n, _)| n.parse::<u64>().ok()))
+        .unwrap_or(0);
+    let _ = fs::write(&path, format!("{} {msg}", count + 1));
+}
+
+fn failures(sdir: &ScrunDir) -> Option<String> {
+    let s = fs::read_to_string(sdir.failures_file()).ok()?;
+    let (n, last) = s.split_once(' ')?;
+    Some(format!(
+        "; {n} contained supervisor failure(s), last: {last}"
+    ))
+}
+
 /// `None` when the container has no scrun directory (created by another runtime).
 pub fn describe(sdir: &ScrunDir) -> Option<String> {
     if !sdir.exists() {
@@ -36,9 +55,16 @@ pub fn describe(sdir: &ScrunDir) -> Option<String> {
         .and_then(|p| p.trim().parse::<i32>().ok());
     let keeper = live_pid(sdir, &sdir.supervisor_pid());
     let worker = live_pid(sdir, &sdir.worker_pid());
+    let failed = failures(sdir).unwrap_or_default();
+    let guard = fs::read_to_string(sdir.guard_file()).unwrap_or_default();
+    let guard = if guard.is_empty() {
+        String::new()
+    } else {
+        format!("; exec guard: {}", guard.trim())
+    };
     Some(match pid {
         Some(p) if keeper == Some(p) => match worker {
-            Some(w) => format!("{status} (keeper pid {p}, worker pid {w})"),
+            Some(w) => format!("{status} (keeper pid {p}, worker pid {w}){guard}{failed}"),
             None => {
                 format!("{status} (keeper pid {p}, worker down: execs wait until it is restarted)")
             }

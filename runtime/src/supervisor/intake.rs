@@ -56,6 +56,14 @@ pub fn receive(stream: &UnixStream, log: &ContainerLog) -> Option<Message> {
     Some(Message::Listener { state, fd, init })
 }
 
+/// The pid a listener message names (the container process it came from).
+pub fn pid_of(state: &[u8]) -> Option<i64> {
+    serde_json::from_slice::<serde_json::Value>(state)
+        .ok()?
+        .pointer("/pid")?
+        .as_i64()
+}
+
 /// Whether a listener message is the container init's (libcontainer sends status "creating").
 fn is_init_state(state: &[u8]) -> bool {
     serde_json::from_slice::<serde_json::Value>(state)
@@ -94,7 +102,10 @@ mod tests {
         match through(init).0 {
             Some(Message::Listener {
                 init: true, state, ..
-            }) => assert_eq!(state, init),
+            }) => {
+                assert_eq!(state, init);
+                assert_eq!(pid_of(&state), Some(1));
+            }
             _ => panic!("not the init's listener"),
         }
         let exec = br#"{"fds":["seccompFd"],"pid":9,"state":{"status":"running"}}"#;

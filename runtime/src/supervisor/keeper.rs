@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 
 use super::health;
 use super::intake::{self, Message};
+use super::mounts;
 use super::spawn::{WorkerProc, close_inherited_fds};
 use super::worker;
 use crate::logging::ContainerLog;
@@ -103,7 +104,9 @@ impl InitWatch {
 /// host's execs too).
 fn open_gate(sdir: &ScrunDir) -> Result<Option<scrun_kernel::gate::ExecGate>> {
     let meta = sdir.load_meta()?;
-    if !matches!(meta.layers, scrun_detect::layers::Rootfs::Overlay(_)) {
+    let overlay = matches!(meta.layers, scrun_detect::layers::Rootfs::Overlay(_));
+    let _ = fs::write(sdir.guard_file(), guard_summary(sdir, &meta, overlay));
+    if !overlay {
         return Ok(None);
     }
     let gate = if meta.mode == scrun_detect::policy::Mode::Enforce {
@@ -115,6 +118,30 @@ fn open_gate(sdir: &ScrunDir) -> Result<Option<scrun_kernel::gate::ExecGate>> {
     gate.mark_filesystem(&meta.rootfs)
         .with_context(|| format!("cannot mark {} for the exec gate", meta.rootfs.display()))?;
     Ok(Some(gate))
+}
+
+/// What guards the container's execs, for `scrun state` (the keeper adds the mounts it marks).
+fn guard_summary(sdir: &ScrunDir, meta: &crate::scrun_dir::Meta, overlay: bool) -> String {
+    let enforce = meta.mode == scrun_detect::policy::Mode::Enforce;
+    let gate = match (overlay, enforce) {
+        (false, _) => "no fanotify gate (rootfs is not an overlay): decided on the resolved path",
+        (true, true) => {
+            "fanotify FAN_OPEN_EXEC_PERM on the rootfs overlay superblock; mounts made later \
+             decided on the resolved path"
+        }
+        (true, false) => "fanotify exec watcher on the rootfs overlay superblock",
+    };
+    if crate::delegation::agent(sdir).is_some() {
+        return format!("the container's own seccomp agent holds the listener; {gate}");
+    }
+    let view = if meta.view_untrapped {
+        "every exec resolved in its caller's /proc/<pid>/root (chroot not trappable)"
+    } else if scrun_kernel::view::mnt_ns_of(std::process::id()).is_ok() {
+        "caller's root and mount namespace (pidfd namespace check, chroot/pivot_root trapped)"
+    } else {
+        "caller's root (per exec: no pidfd namespace ioctl on this kernel)"
+    };
+    format!("seccomp user-notify in the {view}; {gate}")
 }
 
 fn keeper_setup(
@@ -189,6 +216,9 @@ impl Keeper {
         };
         let (state, fd) = match intake::receive(&stream, &self.log) {
             Some(Message::Listener { state, fd, init }) => {
+                if init {
+                    self.gate_other_mounts(&state);
+                }
                 self.init_seen |= init;
                 (state, fd)
             }
@@ -208,6 +238,23 @@ impl Keeper {
                 .warn(format_args!("cannot hand a listener to the worker: {e}"));
         }
         self.held.push(h);
+    }
+
+    /// Enforce mode: the init's other exec-capable mounts go under the gate before its first
+    /// exec is answered (its listener is handed to the worker after this); `scrun state` says
+    /// what was marked.
+    fn gate_other_mounts(&self, state: &[u8]) {
+        let Some(gate) = &self.gate else { return };
+        if !gate.is_gate() {
+            return;
+        }
+        let Some(pid) = intake::pid_of(state) else {
+            return;
+        };
+        let summary = mounts::gate_mounts(gate, pid, &self.log);
+        let path = self.sdir.guard_file();
+        let guard = fs::read_to_string(&path).unwrap_or_default();
+        let _ = fs::write(&path, format!("{}; {summary}", guard.trim()));
     }
 
     fn restart_worker(&mut self, why: &str) {

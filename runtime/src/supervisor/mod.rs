@@ -21,21 +21,28 @@
 //! One job per file; a file uses only the files below it, never one that uses it back:
 //! - `mod.rs`: the shared types ([`Shared`], [`Policy`]) and the entry points;
 //! - `keeper.rs`: the keeper; `worker.rs`: the worker's accept loop and per-listener loop;
+//! - `answer.rs`: sending an answer, deciding a big file on the hash pool, containing a panic;
 //! - `exec.rs`: one seccomp notification -> one exec event (path and argv from the target's
-//!   memory, resolved in the container's root) -> one answer;
+//!   memory, resolved in the caller's own root and mount namespace) -> one answer;
+//! - `loaded.rs`: every other file the kernel loads for that exec (`#!` interpreters, the ELF
+//!   interpreter, what a loader or shell is asked to run);
 //! - `gate.rs`: the exec gate / watcher events and the lease-break thread;
 //! - `decide.rs`: the engine context and the decision (+ finding) on one resolved file;
 //! - `rules.rs`: the exec rules on one trapped exec (lazy argv/env/parent/fd reads, ancestry);
 //! - `vetted.rs`: what the gate need not decide again; `precheck.rs`: the entrypoint precheck;
+//! - `mounts.rs`: the container's other exec-capable mounts, put under the exec gate at start;
 //! - `spawn.rs`: forking / executing the keeper, the worker and the hook runner, readiness,
 //!   confinement, `stop`.
 
+mod answer;
 mod decide;
 mod exec;
 mod gate;
 pub mod health;
 mod intake;
 mod keeper;
+mod loaded;
+mod mounts;
 mod precheck;
 mod rules;
 mod spawn;
@@ -96,6 +103,11 @@ pub struct Shared {
     pub log: ContainerLog,
     pub active: AtomicUsize,
     pub init_seen: AtomicBool,
+    /// A `chroot`/`pivot_root` was let through in this container (or could not be trapped):
+    /// no exec may be resolved in an assumed root any more (scrun-kernel `view`).
+    pub views_tainted: AtomicBool,
+    /// Decisions that must hash a big file run here, off the notification threads.
+    pub pool: scrun_detect::hashpool::HashPool,
 }
 
 impl Shared {
@@ -132,7 +144,12 @@ impl Shared {
             engine,
             log,
             active: AtomicUsize::new(0),
-            init_seen: std::sync::atomic::AtomicBool::new(false),
+            init_seen: AtomicBool::new(false),
+            views_tainted: AtomicBool::new(meta.view_untrapped),
+            pool: scrun_detect::hashpool::HashPool::new(2, 1024).on_start(|| {
+                // Background hashing yields the CPU to the container and to answering execs.
+                let _ = scrun_kernel::process::lowest_thread_priority();
+            }),
         })
     }
 }

@@ -66,6 +66,7 @@ impl Fixture {
             rootfs_dev: fs::metadata(&rootfs).expect("rootfs").dev(),
             scrun_bin: PathBuf::from("/nonexistent/scrun"),
             log_format: crate::logging::Format::Json,
+            view_untrapped: false,
         };
         sdir.save_meta(&meta).expect("save meta");
         Fixture {

@@ -1,7 +1,7 @@
 //! The worker: sets itself up (engine, sinks, confinement), accepts the listeners the keeper hands
 //! over, and serves each on its own thread — the thread that received a notification answers it
-//! ([`super::exec`] turns it into one decision). The exec gate's group is served by
-//! [`super::gate`].
+//! ([`super::exec`] turns it into one decision, [`super::answer`] answers it, hands a big file to
+//! the hash pool and contains a panic). The exec gate's group is served by [`super::gate`].
 
 use std::fs;
 use std::io::Write;
@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use scrun_kernel::notify::{Listener, NotifyError, Readiness};
+use scrun_kernel::view::Views;
 
-use super::exec::{self, Answer, ThreadCache};
 use super::intake::{self, Message};
-use super::{Shared, gate};
+use super::loaded::ThreadCache;
+use super::{Shared, answer, gate};
 use crate::scrun_dir::ScrunDir;
 
 /// The worker's life, in the forked child: set up, say ready (or why not), serve. Returns the
@@ -91,7 +92,7 @@ fn worker_loop(shared: Arc<Shared>, socket: scrun_kernel::listener::ListenerSock
 }
 
 /// One connection on the worker's socket: a listener, or the exec gate, from the keeper.
-pub fn serve_connection(shared: &Shared, stream: UnixStream) {
+pub fn serve_connection(shared: &Arc<Shared>, stream: UnixStream) {
     let message = intake::receive(&stream, &shared.log);
     drop(stream);
     match message {
@@ -115,8 +116,9 @@ pub fn serve_connection(shared: &Shared, stream: UnixStream) {
     }
 }
 
-fn serve_listener(shared: &Shared, listener: Listener) {
-    let mut root: Option<scrun_kernel::resolve::RootDir> = None;
+fn serve_listener(shared: &Arc<Shared>, listener: Listener) {
+    let listener = Arc::new(listener);
+    let mut views = Views::default();
     let mut cache = ThreadCache::default();
     listener.set_sync_wakeup();
     loop {
@@ -146,18 +148,6 @@ fn serve_listener(shared: &Shared, listener: Listener) {
                 continue;
             }
         };
-        let answer = exec::handle(shared, &listener, &mut root, &mut cache, &notif);
-        let sent = match answer {
-            Answer::Continue => listener.respond_continue(notif.id),
-            Answer::Errno(e) => listener.respond_errno(notif.id, e),
-            Answer::None => Ok(()),
-        };
-        if let Err(e) = sent {
-            if !matches!(e, NotifyError::Gone) {
-                shared
-                    .log
-                    .error(format_args!("seccomp answer for pid {}: {e}", notif.pid));
-            }
-        }
+        answer::decide_and_answer(shared, &listener, &mut views, &mut cache, notif);
     }
 }

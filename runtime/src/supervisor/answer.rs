@@ -1,0 +1,98 @@
+//! Answering a notification: sending the answer, deciding a big file on the hash pool instead of
+//! the listener's thread, and containing a panic while deciding (never a hang).
+
+use std::sync::Arc;
+
+use scrun_detect::policy::Mode;
+use scrun_kernel::notify::{Listener, Notification, NotifyError};
+use scrun_kernel::view::Views;
+
+use super::Shared;
+use super::exec::{self, Answer};
+use super::loaded::ThreadCache;
+
+/// Decides one notification on the listener's thread and answers it (or hands it to the hash
+/// pool). A panic is contained: `views` and `cache` start over (the same container root), since
+/// they may be what panicked.
+pub fn decide_and_answer(
+    shared: &Arc<Shared>,
+    listener: &Arc<Listener>,
+    views: &mut Views,
+    cache: &mut ThreadCache,
+    notif: Notification,
+) {
+    let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        exec::handle(shared, listener, views, cache, &notif, true)
+    }))
+    .unwrap_or_else(|panic| {
+        *views = views.fork();
+        *cache = ThreadCache::default();
+        contained_panic(shared, &notif, panic.as_ref())
+    });
+    if let Answer::Defer = answer {
+        defer(shared, listener, views, notif);
+        return;
+    }
+    respond(shared, listener, &notif, answer);
+}
+
+fn respond(shared: &Shared, listener: &Listener, notif: &Notification, answer: Answer) {
+    let sent = match answer {
+        Answer::Continue => listener.respond_continue(notif.id),
+        Answer::Errno(e) => listener.respond_errno(notif.id, e),
+        Answer::None | Answer::Defer => Ok(()),
+    };
+    if let Err(e) = sent {
+        if !matches!(e, NotifyError::Gone) {
+            shared
+                .log
+                .error(format_args!("seccomp answer for pid {}: {e}", notif.pid));
+        }
+    }
+}
+
+/// An exec whose file must be hashed (a big file the caches do not know) is decided on the
+/// hash pool, so that the listener's thread goes on answering the container's other execs; the
+/// job decides it from the start again (its own caches, the same container root) and answers.
+fn defer(shared: &Arc<Shared>, listener: &Arc<Listener>, views: &Views, notif: Notification) {
+    let (sh, l, mut v) = (Arc::clone(shared), Arc::clone(listener), views.fork());
+    let job: scrun_detect::hashpool::Job = Box::new(move || {
+        let mut cache = ThreadCache::default();
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            exec::handle(&sh, &l, &mut v, &mut cache, &notif, false)
+        }))
+        .unwrap_or_else(|panic| contained_panic(&sh, &notif, panic.as_ref()));
+        respond(&sh, &l, &notif, answer);
+    });
+    if let Err(job) = shared.pool.submit(job) {
+        job(); // the pool is full: decide here (slower, but bounded)
+    }
+}
+
+/// A panic while deciding one exec: logged and counted for `scrun state`; the exec fails closed
+/// in enforce mode and is let through in audit mode.
+fn contained_panic(
+    shared: &Shared,
+    notif: &Notification,
+    panic: &(dyn std::any::Any + Send),
+) -> Answer {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    let enforce = shared.engine.mode == Mode::Enforce;
+    let msg = format!(
+        "exec decision for pid {} panicked ({what}); the exec was {}",
+        notif.pid,
+        if enforce { "denied" } else { "allowed" }
+    );
+    shared.log.error(format_args!("{msg}"));
+    super::health::note_failure(&shared.sdir, &msg);
+    crate::metrics::COUNTERS.exec(crate::metrics::Outcome::Error, std::time::Duration::ZERO);
+    if enforce {
+        Answer::Errno(libc::EPERM)
+    } else {
+        Answer::Continue
+    }
+}
