@@ -96,3 +96,43 @@ fn contained_panic(
         Answer::Continue
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::supervisor::testutil::Fixture;
+
+    fn notification() -> Notification {
+        Notification {
+            id: 1,
+            pid: 42,
+            nr: libc::SYS_execve as i32,
+            arch: 0,
+            ip: 0,
+            args: [0; 6],
+        }
+    }
+
+    #[test]
+    fn a_panic_fails_closed_in_enforce_and_open_in_audit_and_is_counted_for_state() {
+        for (mode, want) in [(Mode::Enforce, Some(libc::EPERM)), (Mode::Audit, None)] {
+            let fx = Fixture::new(mode);
+            let shared = Shared::new(&fx.sdir).unwrap();
+            for n in 1..=2 {
+                let panic: Box<dyn std::any::Any + Send> = Box::new(format!("boom {n}"));
+                let answer = contained_panic(&shared, &notification(), panic.as_ref());
+                match (answer, want) {
+                    (Answer::Errno(e), Some(w)) => assert_eq!(e, w),
+                    (Answer::Continue, None) => {}
+                    _ => panic!("wrong answer for {mode:?}"),
+                }
+            }
+            let state = std::fs::read_to_string(fx.sdir.failures_file()).unwrap();
+            assert!(
+                state.starts_with("2 ") && state.contains("pid 42 panicked (boom 2)"),
+                "{state}"
+            );
+            assert!(fx.log().contains("boom 1"), "{}", fx.log());
+        }
+    }
+}

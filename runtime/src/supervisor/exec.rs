@@ -77,9 +77,11 @@ pub enum Answer {
     Defer,
 }
 
-/// Files up to this size are hashed on the notification thread (about half a millisecond);
-/// bigger ones the caches do not know are decided on the hash pool.
-const INLINE_HASH_MAX: u64 = 1 << 20;
+/// Files up to this size are hashed on the notification thread (a few ms at most in a release
+/// build; a static busybox is 2 MB); bigger ones the caches do not know are decided on the hash
+/// pool. Not lower: the pool's threads run `SCHED_IDLE`, so a container that keeps every CPU
+/// busy (race.rs's rewriting helper) would wait seconds for each exec of a fresh binary.
+const INLINE_HASH_MAX: u64 = 16 << 20;
 
 fn mem_errno(e: &MemError) -> Option<i32> {
     match e {
