@@ -359,8 +359,10 @@ fn table() -> Vec<(&'static str, String, &'static [&'static str], String)> {
 fn every_default_rule_fires_on_its_exec_and_not_on_a_benign_one() {
     let c = Ctr::start(&NET);
     let mut failures = Vec::new();
+    let mut raised = Vec::new();
     for (id, pos, also, neg) in table() {
         let (_, got) = c.exec(&pos);
+        raised.extend(got.iter().map(|f| f.to_string()));
         let mut want: Vec<String> = std::iter::once(id)
             .chain(also.iter().copied())
             .map(String::from)
@@ -395,6 +397,36 @@ fn every_default_rule_fires_on_its_exec_and_not_on_a_benign_one() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    scc_accepts(&raised);
+}
+
+/// Google's own SCC v2 client (`integration/tests/data/scc_check.py`, in the venv that
+/// scripts/install-deps.sh makes) parses every finding, unknown fields rejected.
+fn scc_accepts(findings: &[String]) {
+    assert!(!findings.is_empty());
+    let python = std::env::var_os("SCRUN_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/opt/scrun-test-venv"))
+        .join("bin/python");
+    let checker =
+        scrun_integration::runtime::workspace_dir().join("integration/tests/data/scc_check.py");
+    let out = scrun_integration::run_with_input(
+        std::process::Command::new(python).arg(&checker),
+        Some(findings.join("\n").as_bytes()),
+        120,
+    )
+    .expect("run Google's SCC client (scripts/install-deps.sh makes the venv)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "Google's SCC v2 client rejected rule findings:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("ok ")).count(),
+        findings.len(),
+        "{text}"
+    );
 }
 
 #[test]
