@@ -162,13 +162,15 @@ impl GateThread {
                         }
                     };
                     let allow = sha256_of(file).map(|h| h != bad).unwrap_or(false);
-                    gate.respond(&ev, allow).unwrap();
+                    // Counted before the answer: the exec'ing test reads the counters as soon as
+                    // its exec returns.
                     let counter = if allow {
                         &stats2.allowed
                     } else {
                         &stats2.denied_hash
                     };
                     counter.fetch_add(1, Ordering::Relaxed);
+                    gate.respond(&ev, allow).unwrap();
                     if allow {
                         let hold =
                             std::time::Instant::now() + std::time::Duration::from_millis(100);
