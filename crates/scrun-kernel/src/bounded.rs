@@ -37,6 +37,14 @@ impl<K: Hash + Eq + Clone, V> Bounded<K, V> {
         self.peek(k).cloned()
     }
 
+    /// `k`'s value, to change in place (its place in the eviction order stays).
+    pub fn get_mut<Q: Hash + Eq + ?Sized>(&mut self, k: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
+        self.map.get_mut(k).map(|(v, _)| v)
+    }
+
     /// `k`'s value.
     pub fn peek<Q: Hash + Eq + ?Sized>(&self, k: &Q) -> Option<&V>
     where

@@ -13,7 +13,7 @@
 //! `stat` read per link not learnt yet; a learnt link is not re-read, so a process reparented
 //! after its parent died may still show the old parent above it.
 
-use std::collections::{HashMap, VecDeque};
+use scrun_kernel::bounded::Bounded;
 
 use super::ProcRef;
 
@@ -61,9 +61,7 @@ pub trait ProcReader {
 /// The table: pid -> the newest image seen under that pid, bounded (oldest evicted).
 #[derive(Debug)]
 pub struct Ancestry {
-    capacity: usize,
-    map: HashMap<u32, Node>,
-    order: VecDeque<(u32, u64)>,
+    map: Bounded<u32, Node>,
 }
 
 impl Default for Ancestry {
@@ -85,36 +83,20 @@ impl Ancestry {
     /// An empty table of at most `capacity` processes.
     pub fn new(capacity: usize) -> Self {
         Ancestry {
-            capacity: capacity.max(1),
-            map: HashMap::new(),
-            order: VecDeque::new(),
+            map: Bounded::new(capacity),
         }
     }
 
     /// Records that `pid` now runs `node`.
     pub fn record(&mut self, pid: u32, node: Node) {
-        let seen = node.seen_at;
-        if self.map.insert(pid, node).is_none() {
-            self.order.push_back((pid, seen));
-            while self.map.len() > self.capacity {
-                let Some((old, old_seen)) = self.order.pop_front() else {
-                    break;
-                };
-                match self.map.get(&old) {
-                    Some(n) if n.seen_at == old_seen => {
-                        self.map.remove(&old);
-                    }
-                    // Re-recorded since: keep it, queue it again.
-                    Some(n) => self.order.push_back((old, n.seen_at)),
-                    None => {}
-                }
-            }
-        }
+        // Removed first, so that a pid exec'ing again becomes the newest entry.
+        self.map.remove(&pid);
+        self.map.insert(pid, node);
     }
 
     /// The image of `pid` if the table's entry is the process that started at `start`.
     pub fn get(&self, pid: u32, start: u64) -> Option<&Node> {
-        self.map.get(&pid).filter(|n| n.is(start))
+        self.map.peek(&pid).filter(|n| n.is(start))
     }
 
     /// Number of processes known.
@@ -157,7 +139,7 @@ impl Ancestry {
         let (mut cur, mut cur_start) = (ppid, 0);
         // Walk up: each step needs the current pid's (ppid, start).
         while cur != 0 && out.len() < MAX_DEPTH {
-            let known = self.map.get(&cur).cloned();
+            let known = self.map.get(&cur);
             let (pp, st) = match known {
                 // A link the table pinned earlier: no read.
                 Some(n) if n.start != 0 && n.start == cur_start && cur_start != 0 => {
@@ -188,7 +170,7 @@ impl Ancestry {
                 break;
             }
             // The next link's start time is known only if the table pinned it before.
-            cur_start = self.map.get(&pp).map_or(0, |n| n.start);
+            cur_start = self.map.peek(&pp).map_or(0, |n| n.start);
             cur = pp;
         }
         (found, out)
@@ -202,7 +184,7 @@ mod tests {
 
     #[derive(Default)]
     struct Fake {
-        procs: HashMap<u32, (u32, u64, String, String)>,
+        procs: std::collections::HashMap<u32, (u32, u64, String, String)>,
         reads: RefCell<Vec<String>>,
     }
 
