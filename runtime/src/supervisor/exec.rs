@@ -102,14 +102,14 @@ pub fn handle(
     notif: &scrun_kernel::notify::Notification,
     may_defer: bool,
 ) -> Answer {
-    if notif.exec_call().is_none() {
+    let Some(call) = notif.exec_call() else {
         // chroot/pivot_root (the only other trapped syscalls; not counted as execs): from now on
         // no exec in this container is resolved in an assumed root. Set before the call may run.
         shared.views_tainted.store(true, Ordering::Release);
         return Answer::Continue;
-    }
+    };
     let t0 = std::time::Instant::now();
-    let answer = handle_exec(shared, listener, views, cache, notif, may_defer);
+    let answer = handle_exec(shared, listener, views, cache, notif, &call, may_defer);
     let outcome = match answer {
         Answer::Defer => return answer,
         Answer::Continue => crate::metrics::Outcome::Allowed,
@@ -126,13 +126,11 @@ fn handle_exec(
     views: &mut Views,
     cache: &mut ThreadCache,
     notif: &scrun_kernel::notify::Notification,
+    call: &scrun_kernel::notify::ExecCall,
     may_defer: bool,
 ) -> Answer {
     let ctx = &shared.engine;
     let enforce = ctx.mode == Mode::Enforce;
-    let Some(call) = notif.exec_call() else {
-        return Answer::Continue; // see `handle`
-    };
     let pid = notif.pid;
     // The kernel itself would fail an exec whose path cannot be read: answer as it would.
     let path = match memory::read_cstring(pid, call.path_ptr, PATH_MAX) {
