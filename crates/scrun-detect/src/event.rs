@@ -123,6 +123,21 @@ pub trait Strings {
     fn get(&mut self) -> (&[Vec<u8>], bool);
 }
 
+/// An exec's environment (`KEY=VALUE` items, lossily decoded) as name/value pairs; an item
+/// without `=` is a name with an empty value.
+pub fn env_pairs(items: &[Vec<u8>]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .map(|kv| {
+            let s = String::from_utf8_lossy(kv);
+            match s.split_once('=') {
+                Some((k, v)) => (k.to_owned(), v.to_owned()),
+                None => (s.into_owned(), String::new()),
+            }
+        })
+        .collect()
+}
+
 /// Strings known in advance (the entrypoint precheck reads argv from the spec; an exec gate
 /// event has none).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

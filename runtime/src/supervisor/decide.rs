@@ -220,11 +220,7 @@ pub fn decide(
     };
     // The rules see a script or a binary run through ld.so by its own name, not the
     // interpreter's (which was decided, and ruled on, as the exec itself).
-    let rules_requested = if via.interpreter.is_some() || via.loader.is_some() {
-        resolved.path.display().to_string()
-    } else {
-        lossy(path)
-    };
+    let by_own_name = via.interpreter.is_some() || via.loader.is_some();
     let run_rules = via.rules;
     let mut event = ExecEvent {
         time: chrono::Utc::now(),
@@ -250,16 +246,7 @@ pub fn decide(
         event.process.args_truncated = truncated;
         if let Some(env) = env.as_deref_mut().filter(|_| include_env) {
             let (items, truncated) = env.get();
-            event.env = items
-                .iter()
-                .map(|kv| {
-                    let s = lossy(kv);
-                    match s.split_once('=') {
-                        Some((k, v)) => (k.to_string(), v.to_string()),
-                        None => (s, String::new()),
-                    }
-                })
-                .collect();
+            event.env = scrun_detect::event::env_pairs(items);
             event.env_truncated = truncated;
         }
         enrich(event, pid);
@@ -279,6 +266,11 @@ pub fn decide(
         ));
     }
     let rule_findings = if run_rules && decision.error.is_none() {
+        let rules_requested = if by_own_name {
+            resolved.path.display().to_string()
+        } else {
+            lossy(path)
+        };
         let mut subject = super::rules::ExecSubject::new(
             &ctx.engine,
             &ctx.rootfs,
@@ -338,14 +330,11 @@ fn enrich(event: &mut ExecEvent, pid: u32) {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     if ppid > 0 {
-        event.parent = Some(ProcessInfo {
-            pid: i64::from(ppid),
-            ppid: i64::from(proc_info::ppid(ppid).unwrap_or(0)),
-            name: proc_info::comm(ppid).unwrap_or_default(),
-            binary_path: proc_info::exe_path(ppid).map(|p| p.display().to_string()),
-            args: proc_info::cmdline(ppid, 4096).unwrap_or_default(),
-            args_truncated: false,
-        });
+        event.parent = Some(super::rules::parent_info(
+            ppid,
+            proc_info::comm(ppid).unwrap_or_default(),
+            proc_info::exe_path(ppid).map(|p| p.display().to_string()),
+        ));
     }
 }
 

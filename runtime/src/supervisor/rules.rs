@@ -123,18 +123,7 @@ impl Subject for ExecSubject<'_, '_, '_> {
     fn env(&mut self) -> &[(String, String)] {
         if self.env.is_none() {
             let items = match self.env_src.as_mut() {
-                Some(src) => src
-                    .get()
-                    .0
-                    .iter()
-                    .map(|kv| {
-                        let s = lossy(kv);
-                        match s.split_once('=') {
-                            Some((k, v)) => (k.to_string(), v.to_string()),
-                            None => (s, String::new()),
-                        }
-                    })
-                    .collect(),
+                Some(src) => scrun_detect::event::env_pairs(src.get().0),
                 None => Vec::new(),
             };
             self.env = Some(items);
@@ -162,41 +151,21 @@ impl Subject for ExecSubject<'_, '_, '_> {
         if let Some(f) = self.stdio[i] {
             return f;
         }
-        let info = match stdio::fd_kind(self.pid, i32::from(fd)) {
-            stdio::FdKind::Pipe => FdInfo {
-                kind: FdKind::Pipe,
-                ..FdInfo::default()
-            },
-            stdio::FdKind::File => FdInfo {
-                kind: FdKind::File,
-                ..FdInfo::default()
-            },
-            stdio::FdKind::Tty => FdInfo {
-                kind: FdKind::Tty,
-                ..FdInfo::default()
-            },
-            stdio::FdKind::CharDev => FdInfo {
-                kind: FdKind::Null,
-                ..FdInfo::default()
-            },
-            stdio::FdKind::Unix => FdInfo {
-                kind: FdKind::Unix,
-                ..FdInfo::default()
-            },
-            stdio::FdKind::Inet { local, peer } => FdInfo {
-                kind: FdKind::Inet,
-                local: Some(local),
-                peer: Some(peer),
-            },
-            stdio::FdKind::Socket => FdInfo {
-                kind: FdKind::Socket,
-                ..FdInfo::default()
-            },
-            stdio::FdKind::Closed => FdInfo {
-                kind: FdKind::Closed,
-                ..FdInfo::default()
-            },
-            stdio::FdKind::Unknown => FdInfo::default(),
+        let (kind, addrs) = match stdio::fd_kind(self.pid, i32::from(fd)) {
+            stdio::FdKind::Pipe => (FdKind::Pipe, None),
+            stdio::FdKind::File => (FdKind::File, None),
+            stdio::FdKind::Tty => (FdKind::Tty, None),
+            stdio::FdKind::CharDev => (FdKind::Null, None),
+            stdio::FdKind::Unix => (FdKind::Unix, None),
+            stdio::FdKind::Inet { local, peer } => (FdKind::Inet, Some((local, peer))),
+            stdio::FdKind::Socket => (FdKind::Socket, None),
+            stdio::FdKind::Closed => (FdKind::Closed, None),
+            stdio::FdKind::Unknown => (FdKind::Unknown, None),
+        };
+        let info = FdInfo {
+            kind,
+            local: addrs.map(|(l, _)| l),
+            peer: addrs.map(|(_, p)| p),
         };
         self.stdio[i] = Some(info);
         info
@@ -231,17 +200,23 @@ pub fn evaluate(
             event.process.ppid = p.pid;
             if event.parent.is_none() {
                 let ppid = u32::try_from(p.pid).unwrap_or(0);
-                event.parent = Some(ProcessInfo {
-                    pid: p.pid,
-                    ppid: i64::from(proc_info::ppid(ppid).unwrap_or(0)),
-                    name: p.name,
-                    binary_path: Some(p.binary),
-                    args: proc_info::cmdline(ppid, 4096).unwrap_or_default(),
-                    args_truncated: false,
-                });
+                event.parent = Some(parent_info(ppid, p.name, Some(p.binary)));
             }
         }
     })
+}
+
+/// The parent of an exec'ing process, for a finding: its name and binary as the caller knows
+/// them, its own parent and its command line read from `/proc`.
+pub fn parent_info(ppid: u32, name: String, binary_path: Option<String>) -> ProcessInfo {
+    ProcessInfo {
+        pid: i64::from(ppid),
+        ppid: i64::from(proc_info::ppid(ppid).unwrap_or(0)),
+        name,
+        binary_path,
+        args: proc_info::cmdline(ppid, 4096).unwrap_or_default(),
+        args_truncated: false,
+    }
 }
 
 /// Records an exec that was let through in the container's ancestry table (no `/proc` read).
