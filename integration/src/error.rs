@@ -67,3 +67,21 @@ pub(crate) fn io(
     let path = path.into();
     move |source| Error::Io { op, path, source }
 }
+
+/// Writes `contents` to `path` (a test's config, feed or fixture), the error naming the file.
+pub fn write_file(path: &std::path::Path, contents: impl AsRef<[u8]>) -> Result<()> {
+    std::fs::write(path, contents).map_err(io("write", path))
+}
+
+/// A test binary's one shared environment (a private engine and what its tests need), set up by
+/// the first test that asks for it; a failed setup fails every such test with `cannot {what}`
+/// and the reason.
+pub fn shared_env<T: Sync>(
+    cell: &'static std::sync::OnceLock<std::result::Result<T, String>>,
+    what: &str,
+    setup: impl FnOnce() -> Result<T>,
+) -> &'static T {
+    cell.get_or_init(|| setup().map_err(|e| e.to_string()))
+        .as_ref()
+        .unwrap_or_else(|e| panic!("cannot {what}: {e}"))
+}

@@ -14,7 +14,7 @@ pub mod workdir;
 
 pub use containerd::Containerd;
 pub use docker::Docker;
-pub use error::{Error, Result};
+pub use error::{Error, Result, shared_env, write_file};
 pub use podman::Podman;
 pub use process::{run_ok, run_with_input, run_with_timeout};
 pub use runtime::{Runtime, differential};

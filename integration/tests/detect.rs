@@ -9,7 +9,7 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -58,10 +58,11 @@ fn marked(marker: &str) -> Vec<u8> {
 
 fn env() -> &'static Env {
     static SHARED: OnceLock<Result<Env, String>> = OnceLock::new();
-    SHARED
-        .get_or_init(|| setup().map_err(|e| e.to_string()))
-        .as_ref()
-        .unwrap_or_else(|e| panic!("cannot start the private dockerd with a scrun config: {e}"))
+    scrun_integration::shared_env(
+        &SHARED,
+        "start the private dockerd with a scrun config",
+        setup,
+    )
 }
 
 fn setup() -> Result<Env, Error> {
@@ -95,20 +96,13 @@ fn setup() -> Result<Env, Error> {
         let config = wd.join("scrun.toml");
         findings = wd.join("findings.jsonl");
         let cache = wd.join("hashcache");
-        let write = |path: &Path, text: String| {
-            fs::write(path, text).map_err(|source| Error::Io {
-                op: "write",
-                path: path.into(),
-                source,
-            })
-        };
-        write(
+        scrun_integration::write_file(
             &feed,
             format!(
                 "# test feed\n{evil_sha} {FEED_LABEL}\n{script_sha} {FEED_LABEL}\n{dyn_sha} {FEED_LABEL}\n"
             ),
         )?;
-        write(
+        scrun_integration::write_file(
             &config,
             format!(
                 "mode = \"audit\"\n[intel]\nfeeds = [{feed:?}]\n[findings]\npath = {findings:?}\n\

@@ -45,10 +45,7 @@ struct Env {
 
 fn env() -> &'static Env {
     static SHARED: OnceLock<Result<Env, String>> = OnceLock::new();
-    SHARED
-        .get_or_init(|| setup().map_err(|e| e.to_string()))
-        .as_ref()
-        .unwrap_or_else(|e| panic!("cannot set up the distro images and dockerd: {e}"))
+    scrun_integration::shared_env(&SHARED, "set up the distro images and dockerd", setup)
 }
 
 fn read_from_tar(tar: &Path, member: &str) -> Result<Vec<u8>, Error> {
@@ -85,14 +82,7 @@ fn setup() -> Result<Env, Error> {
         let feed = wd.join("feed.txt");
         let config = wd.join("scrun.toml");
         findings = wd.join("findings.jsonl");
-        let write = |path: &Path, text: String| {
-            fs::write(path, text).map_err(|source| Error::Io {
-                op: "write",
-                path: path.into(),
-                source,
-            })
-        };
-        write(
+        scrun_integration::write_file(
             &feed,
             format!(
                 "{} {FEED_LABEL}\n{} {FEED_LABEL}\n{} {FEED_LABEL}\n",
@@ -101,7 +91,7 @@ fn setup() -> Result<Env, Error> {
                 sha256_hex(&evil)
             ),
         )?;
-        write(
+        scrun_integration::write_file(
             &config,
             format!(
                 "mode = \"audit\"\n[intel]\nfeeds = [{feed:?}]\n[findings]\npath = {findings:?}\ninclude_env = true\n\

@@ -60,10 +60,7 @@ fn marked(base: &str, marker: &str) -> Vec<u8> {
 
 fn env() -> &'static Env {
     static SHARED: OnceLock<Result<Env, String>> = OnceLock::new();
-    SHARED
-        .get_or_init(|| setup().map_err(|e| e.to_string()))
-        .as_ref()
-        .unwrap_or_else(|e| panic!("cannot start the private dockerd: {e}"))
+    scrun_integration::shared_env(&SHARED, "start the private dockerd", setup)
 }
 
 fn put(path: &Path, bytes: &[u8], mode: u32) {

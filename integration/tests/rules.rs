@@ -12,7 +12,7 @@
 //! those by path, which the shell does exec.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use scrun_integration::docker::Docker;
@@ -51,10 +51,11 @@ const SPAWNERS: &[&str] = &["socat", "foomatic-rip", "cupsd"];
 
 fn env() -> &'static Env {
     static SHARED: OnceLock<Result<Env, String>> = OnceLock::new();
-    SHARED
-        .get_or_init(|| setup().map_err(|e| e.to_string()))
-        .as_ref()
-        .unwrap_or_else(|e| panic!("cannot start the private dockerd with a scrun config: {e}"))
+    scrun_integration::shared_env(
+        &SHARED,
+        "start the private dockerd with a scrun config",
+        setup,
+    )
 }
 
 fn setup() -> Result<Env, Error> {
@@ -66,21 +67,14 @@ fn setup() -> Result<Env, Error> {
         let urls = wd.join("urlhaus.csv");
         let config = wd.join("scrun.toml");
         findings = wd.join("findings.jsonl");
-        let write = |path: &Path, text: String| {
-            fs::write(path, text).map_err(|source| Error::Io {
-                op: "write",
-                path: path.into(),
-                source,
-            })
-        };
-        write(
+        scrun_integration::write_file(
             &urls,
             format!(
                 "# URLhaus Database Dump (CSV)\n# id,dateadded,url,url_status,last_online,threat,tags,urlhaus_link,reporter\n\
                  \"1\",\"2024-11-20 10:01:02\",\"{BAD_URL}\",\"online\",\"2024-11-20 10:01:02\",\"malware_download\",\"elf\",\"https://urlhaus.abuse.ch/url/1/\",\"test\"\n"
             ),
         )?;
-        write(
+        scrun_integration::write_file(
             &config,
             format!(
                 "mode = \"audit\"\n[intel]\nurl_feeds = [{urls:?}]\n[findings]\npath = {findings:?}\n\
