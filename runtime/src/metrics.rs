@@ -56,20 +56,27 @@ pub struct Counters {
 }
 
 /// This process's counters.
-pub static COUNTERS: Counters = Counters {
-    execs: AtomicU64::new(0),
-    allowed: AtomicU64::new(0),
-    blocked: AtomicU64::new(0),
-    errors: AtomicU64::new(0),
-    gate_events: AtomicU64::new(0),
-    findings: [const { AtomicU64::new(0) }; 6],
-    latency: [const { AtomicU64::new(0) }; NB],
-    latency_sum_ns: AtomicU64::new(0),
-    hashed_bytes: AtomicU64::new(0),
-    cache_hits: AtomicU64::new(0),
-    cache_misses: AtomicU64::new(0),
-    restarts: AtomicU64::new(0),
-};
+pub static COUNTERS: Counters = Counters::new();
+
+impl Counters {
+    /// All counters at zero.
+    pub const fn new() -> Self {
+        Counters {
+            execs: AtomicU64::new(0),
+            allowed: AtomicU64::new(0),
+            blocked: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            gate_events: AtomicU64::new(0),
+            findings: [const { AtomicU64::new(0) }; 6],
+            latency: [const { AtomicU64::new(0) }; NB],
+            latency_sum_ns: AtomicU64::new(0),
+            hashed_bytes: AtomicU64::new(0),
+            cache_hits: AtomicU64::new(0),
+            cache_misses: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
+        }
+    }
+}
 
 /// How a trapped exec was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -464,20 +471,7 @@ mod tests {
 
     #[test]
     fn snapshots_sum_and_render_as_prometheus_text() {
-        let c = Counters {
-            execs: AtomicU64::new(0),
-            allowed: AtomicU64::new(0),
-            blocked: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            gate_events: AtomicU64::new(0),
-            findings: [const { AtomicU64::new(0) }; 6],
-            latency: [const { AtomicU64::new(0) }; NB],
-            latency_sum_ns: AtomicU64::new(0),
-            hashed_bytes: AtomicU64::new(0),
-            cache_hits: AtomicU64::new(0),
-            cache_misses: AtomicU64::new(0),
-            restarts: AtomicU64::new(0),
-        };
+        let c = Counters::new();
         c.exec(Outcome::Allowed, Duration::from_micros(40));
         c.exec(Outcome::Blocked, Duration::from_micros(3000));
         c.exec(Outcome::Allowed, Duration::from_secs(2));
