@@ -4,94 +4,12 @@
 //! `list`, `events --stats`, `features`, `--version`, and no runtime fd leaking into the container.
 
 use std::fs;
-use std::path::PathBuf;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use scrun_integration::image::busybox_rootfs;
-use scrun_integration::oci::write_spec;
 use scrun_integration::process::{run_with_input, run_with_timeout, stderr, stdout};
 use scrun_integration::runtime::{Runtime, differential};
-use scrun_integration::workdir::Workdir;
 
-struct Bundle {
-    wd: Workdir,
-}
-
-impl Bundle {
-    fn new(tag: &str, args: &[&str]) -> Bundle {
-        let wd = Workdir::new(tag).expect("workdir");
-        busybox_rootfs(&wd.join("bundle/rootfs")).expect("rootfs");
-        write_spec(&wd.join("bundle"), args).expect("bundle spec");
-        fs::write(
-            wd.join("scrun.toml"),
-            format!(
-                "[findings]\npath = \"{}\"\n[supervisor]\nhash_cache_dir = \"{}\"\n",
-                wd.join("findings.jsonl").display(),
-                wd.join("hashcache").display()
-            ),
-        )
-        .unwrap();
-        Bundle { wd }
-    }
-
-    fn bundle(&self) -> PathBuf {
-        self.wd.join("bundle")
-    }
-
-    fn cmd(&self, rt: &Runtime, args: &[&str]) -> Command {
-        let mut c = Command::new(&rt.path);
-        c.env("SCRUN_CONFIG", self.wd.join("scrun.toml"))
-            .arg("--root")
-            .arg(self.wd.join(format!("state-{}", rt.name)))
-            .args(args);
-        c
-    }
-
-    fn rt(&self, rt: &Runtime, args: &[&str]) -> Output {
-        run_with_timeout(&mut self.cmd(rt, args), 60).expect("runtime")
-    }
-
-    fn ok(&self, rt: &Runtime, args: &[&str]) -> String {
-        let out = self.rt(rt, args);
-        assert!(
-            out.status.success(),
-            "{} {args:?}: {}",
-            rt.name,
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-
-    fn create_start(&self, rt: &Runtime, id: &str) {
-        let b = self.bundle();
-        let out = self.rt(rt, &["create", "--bundle", b.to_str().unwrap(), id]);
-        assert!(out.status.success(), "{} create: {}", rt.name, stderr(&out));
-        // create must print nothing: its stdout/stderr are the container's pipes.
-        assert_eq!(
-            (stdout(&out), stderr(&out)),
-            (String::new(), String::new()),
-            "{} create printed",
-            rt.name
-        );
-        self.ok(rt, &["start", id]);
-    }
-
-    fn state(&self, rt: &Runtime, id: &str) -> serde_json::Value {
-        serde_json::from_str(&self.ok(rt, &["state", id])).expect("state JSON")
-    }
-
-    fn wait_status(&self, rt: &Runtime, id: &str, want: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.state(rt, id)["status"] == want {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("{}: {id} never reached {want}", rt.name);
-    }
-}
+use scrun_integration::bundle::Bundle;
 
 #[test]
 fn lifecycle_state_errors_and_signals_match_runc() {

@@ -6,7 +6,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use scrun_integration::image::busybox_rootfs;
 use scrun_integration::oci::write_spec;
@@ -14,77 +14,7 @@ use scrun_integration::process::{exit_code, run_with_timeout, stderr, stdout};
 use scrun_integration::runtime::{Runtime, differential};
 use scrun_integration::workdir::Workdir;
 
-struct Bundle {
-    wd: Workdir,
-}
-
-impl Bundle {
-    fn new(tag: &str, args: &[&str]) -> Bundle {
-        let wd = Workdir::new(tag).expect("workdir");
-        busybox_rootfs(&wd.join("bundle/rootfs")).expect("rootfs");
-        write_spec(&wd.join("bundle"), args).expect("bundle spec");
-        fs::write(
-            wd.join("scrun.toml"),
-            format!(
-                "[findings]\npath = \"{}\"\n[supervisor]\nhash_cache_dir = \"{}\"\n",
-                wd.join("findings.jsonl").display(),
-                wd.join("hashcache").display()
-            ),
-        )
-        .unwrap();
-        Bundle { wd }
-    }
-
-    fn bundle(&self) -> PathBuf {
-        self.wd.join("bundle")
-    }
-
-    fn bundle_str(&self) -> String {
-        self.bundle().display().to_string()
-    }
-
-    /// Edit `config.json` in place.
-    fn edit(&self, f: impl FnOnce(&mut serde_json::Value)) {
-        let p = self.bundle().join("config.json");
-        let mut v: serde_json::Value = serde_json::from_slice(&fs::read(&p).unwrap()).unwrap();
-        f(&mut v);
-        fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
-    }
-
-    fn cmd(&self, rt: &Runtime, args: &[&str]) -> Command {
-        let mut c = Command::new(&rt.path);
-        c.env("SCRUN_CONFIG", self.wd.join("scrun.toml"))
-            .arg("--root")
-            .arg(self.wd.join(format!("state-{}", rt.name)))
-            .args(args);
-        c
-    }
-
-    fn rt(&self, rt: &Runtime, args: &[&str]) -> Output {
-        run_with_timeout(&mut self.cmd(rt, args), 60).expect("runtime")
-    }
-
-    fn ok(&self, rt: &Runtime, args: &[&str]) -> String {
-        let out = self.rt(rt, args);
-        assert!(
-            out.status.success(),
-            "{} {args:?}: {}",
-            rt.name,
-            stderr(&out)
-        );
-        stdout(&out)
-    }
-}
-
-impl Bundle {
-    /// The ids of the containers the runtime lists.
-    fn listed(&self, rt: &Runtime) -> Vec<String> {
-        self.ok(rt, &["list", "-q"])
-            .lines()
-            .map(String::from)
-            .collect()
-    }
-}
+use scrun_integration::bundle::Bundle;
 
 fn read_json(p: &Path) -> serde_json::Value {
     serde_json::from_slice(&fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
@@ -343,23 +273,6 @@ fn an_unknown_capability_in_the_config_is_ignored_as_by_runc() {
     assert!(obs.2);
 }
 
-/// Poll `state` until the container reports `want` (the runtime's view, not a sleep).
-fn wait_status(b: &Bundle, rt: &Runtime, id: &str, want: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let st: serde_json::Value = serde_json::from_str(&b.ok(rt, &["state", id])).unwrap();
-        if st["status"] == want {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{}: {id} never reached {want}: {st}",
-            rt.name
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-}
-
 /// Point the runtime's recorded init pid at another process, as a reused pid would.
 fn forge_init_pid(b: &Bundle, rt: &Runtime, id: &str, pid: u32) {
     let p = b.wd.join(format!("state-{}/{id}/state.json", rt.name));
@@ -382,7 +295,7 @@ fn state_kill_and_delete_look_at_the_real_init() {
     let obs = differential("state after the init exited", |rt| {
         let id = format!("short-{}", rt.name);
         started(&b, rt, &id);
-        wait_status(&b, rt, &id, "stopped");
+        b.wait_status(rt, &id, "stopped");
         let mut decoy = Command::new("sleep").arg("1000").spawn().unwrap();
         forge_init_pid(&b, rt, &id, decoy.id());
         let st: serde_json::Value = serde_json::from_str(&b.ok(rt, &["state", &id])).unwrap();
@@ -410,7 +323,7 @@ fn state_kill_and_delete_look_at_the_real_init() {
     let obs = differential("delete right after exit", |rt| {
         let id = format!("short2-{}", rt.name);
         started(&b, rt, &id);
-        wait_status(&b, rt, &id, "stopped");
+        b.wait_status(rt, &id, "stopped");
         let deleted = b.rt(rt, &["delete", &id]);
         (deleted.status.success(), b.listed(rt))
     });
@@ -438,7 +351,7 @@ fn a_failing_poststop_hook_never_leaves_the_container_behind() {
         for force in [false, true] {
             let id = format!("hook-{force}-{}", rt.name);
             started(&b, rt, &id);
-            wait_status(&b, rt, &id, "stopped");
+            b.wait_status(rt, &id, "stopped");
             let mut args = vec!["delete"];
             if force {
                 args.push("--force");
@@ -625,7 +538,7 @@ fn the_containers_own_seccomp_agent_gets_its_listener() {
             );
         }
         b.ok(rt, &["kill", &id, "KILL"]);
-        wait_status(&b, rt, &id, "stopped");
+        b.wait_status(rt, &id, "stopped");
         if rt.name == "scrun" {
             // No listener hangs up in scrun's keeper: it watches the init itself.
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
