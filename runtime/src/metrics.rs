@@ -55,6 +55,15 @@ pub struct Counters {
     restarts: AtomicU64,
 }
 
+/// How a trapped exec was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Allowed,
+    Blocked,
+    /// Failed as the kernel would have (bad pointer, missing file), or the process was gone.
+    Error,
+}
+
 /// This process's counters.
 pub static COUNTERS: Counters = Counters::new();
 
@@ -76,18 +85,7 @@ impl Counters {
             restarts: AtomicU64::new(0),
         }
     }
-}
 
-/// How a trapped exec was answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Allowed,
-    Blocked,
-    /// Failed as the kernel would have (bad pointer, missing file), or the process was gone.
-    Error,
-}
-
-impl Counters {
     /// One trapped exec answered after `elapsed`.
     pub fn exec(&self, outcome: Outcome, elapsed: Duration) {
         self.execs.fetch_add(1, Relaxed);
