@@ -6,6 +6,7 @@ pub mod file_key;
 pub mod gate;
 pub mod limits;
 pub mod listener;
+pub mod maps;
 pub mod memory;
 pub mod net;
 pub mod notify;

@@ -157,6 +157,126 @@ impl Notification {
     }
 }
 
+/// `PROT_EXEC` (the same bit on every architecture scrun supports).
+pub const PROT_EXEC: u64 = 0x4;
+/// `MAP_ANONYMOUS` on x86 and aarch64.
+pub const MAP_ANONYMOUS: u64 = 0x20;
+/// `READ_IMPLIES_EXEC` (linux/personality.h): every `PROT_READ` mapping becomes executable.
+pub const READ_IMPLIES_EXEC: u64 = 0x0040_0000;
+/// `personality(0xffffffff)` only queries the persona.
+pub const PERSONALITY_QUERY: u64 = 0xffff_ffff;
+
+/// Which mapping syscall was trapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapKind {
+    /// `mmap(addr, len, prot, flags, fd, off)` (`mmap2` for i386).
+    Mmap,
+    /// `mprotect(addr, len, prot)`.
+    Mprotect,
+    /// `pkey_mprotect(addr, len, prot, pkey)`.
+    PkeyMprotect,
+    /// `personality(persona)`.
+    Personality,
+}
+
+/// The decoded arguments of a mapping syscall (the filter traps `mmap` of a file with
+/// `PROT_EXEC`, `mprotect`/`pkey_mprotect` with `PROT_EXEC`, and `personality` with
+/// `READ_IMPLIES_EXEC`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapCall {
+    pub kind: MapKind,
+    /// Start address (the persona for `personality`).
+    pub addr: u64,
+    /// Length in bytes (0 for `personality`).
+    pub len: u64,
+    /// `PROT_*` bits (0 for `personality`).
+    pub prot: u64,
+    /// `MAP_*` flags (`mmap` only).
+    pub flags: u64,
+    /// The mapped file's descriptor in the target (`mmap` only).
+    pub fd: Option<i32>,
+}
+
+impl MapCall {
+    /// The call asks for executable memory backed by a file (an `mmap` of a descriptor with
+    /// `PROT_EXEC`): the file must be decided. The filter only traps such calls, but decoding
+    /// does not trust that.
+    pub fn maps_file_exec(&self) -> bool {
+        self.kind == MapKind::Mmap && self.prot & PROT_EXEC != 0 && self.flags & MAP_ANONYMOUS == 0
+    }
+
+    /// An `mprotect`/`pkey_mprotect` that adds `PROT_EXEC` to a range: whether the range is
+    /// backed by a file is for the supervisor to find out.
+    pub fn protects_exec(&self) -> bool {
+        matches!(self.kind, MapKind::Mprotect | MapKind::PkeyMprotect) && self.prot & PROT_EXEC != 0
+    }
+
+    /// A `personality` call that sets `READ_IMPLIES_EXEC` (not the query `0xffffffff`): from
+    /// then on `PROT_READ` mappings are executable without `PROT_EXEC` in the call.
+    pub fn sets_read_implies_exec(&self) -> bool {
+        self.kind == MapKind::Personality
+            && self.addr != PERSONALITY_QUERY
+            && self.addr & READ_IMPLIES_EXEC != 0
+    }
+}
+
+impl Notification {
+    /// Decodes `mmap`/`mmap2`, `mprotect`, `pkey_mprotect` and `personality` for x86_64 (and
+    /// x32), i386 and aarch64; `None` for any other syscall or architecture. i386's old `mmap`
+    /// (90, arguments in memory) is not decoded.
+    pub fn map_call(&self) -> Option<MapCall> {
+        let (kind, compat32) = match (self.arch, self.nr) {
+            (AUDIT_ARCH_X86_64, nr) => match (nr & !X32_SYSCALL_BIT, nr & X32_SYSCALL_BIT != 0) {
+                (9, x32) => (MapKind::Mmap, x32),
+                (10, x32) => (MapKind::Mprotect, x32),
+                (329, x32) => (MapKind::PkeyMprotect, x32),
+                (135, x32) => (MapKind::Personality, x32),
+                _ => return None,
+            },
+            (AUDIT_ARCH_I386, 192) => (MapKind::Mmap, true),
+            (AUDIT_ARCH_I386, 125) => (MapKind::Mprotect, true),
+            (AUDIT_ARCH_I386, 380) => (MapKind::PkeyMprotect, true),
+            (AUDIT_ARCH_I386, 136) => (MapKind::Personality, true),
+            (AUDIT_ARCH_AARCH64, 222) => (MapKind::Mmap, false),
+            (AUDIT_ARCH_AARCH64, 226) => (MapKind::Mprotect, false),
+            (AUDIT_ARCH_AARCH64, 288) => (MapKind::PkeyMprotect, false),
+            (AUDIT_ARCH_AARCH64, 92) => (MapKind::Personality, false),
+            _ => return None,
+        };
+        // Compat callers pass 32-bit values; the kernel zero-extends them.
+        let word = |v: u64| if compat32 { v & 0xFFFF_FFFF } else { v };
+        let a = self.args;
+        Some(match kind {
+            MapKind::Personality => MapCall {
+                kind,
+                // personality takes an unsigned int.
+                addr: a[0] & 0xFFFF_FFFF,
+                len: 0,
+                prot: 0,
+                flags: 0,
+                fd: None,
+            },
+            MapKind::Mmap => MapCall {
+                kind,
+                addr: word(a[0]),
+                len: word(a[1]),
+                prot: word(a[2]),
+                flags: word(a[3]),
+                // An int argument: the kernel truncates to the low 32 bits.
+                fd: Some(a[4] as u32 as i32),
+            },
+            MapKind::Mprotect | MapKind::PkeyMprotect => MapCall {
+                kind,
+                addr: word(a[0]),
+                len: word(a[1]),
+                prot: word(a[2]),
+                flags: 0,
+                fd: None,
+            },
+        })
+    }
+}
+
 /// A seccomp user-notify listener fd (from `SECCOMP_FILTER_FLAG_NEW_LISTENER`).
 ///
 /// Reads and answers are synchronised by the kernel, so `&Listener` may be shared by
@@ -466,6 +586,65 @@ mod tests {
         assert_eq!(notif(AUDIT_ARCH_I386, 59, [0; 6]).exec_call(), None);
         assert_eq!(notif(AUDIT_ARCH_AARCH64, 59, [0; 6]).exec_call(), None);
         assert_eq!(notif(0x4000_0028 /* ARM */, 11, [0; 6]).exec_call(), None);
+    }
+
+    #[test]
+    fn decodes_mapping_calls() {
+        let prot = PROT_EXEC | 1;
+        let m = notif(
+            AUDIT_ARCH_X86_64,
+            9,
+            [0, 8192, prot, 0x12, 0xdead_0000_0000_0003, 0],
+        )
+        .map_call()
+        .expect("mmap decodes");
+        assert_eq!((m.kind, m.fd, m.len), (MapKind::Mmap, Some(3), 8192));
+        assert!(m.maps_file_exec() && !m.protects_exec());
+        let anon = notif(AUDIT_ARCH_X86_64, 9, [0, 4096, prot, 0x22, u64::MAX, 0])
+            .map_call()
+            .unwrap();
+        assert!(!anon.maps_file_exec());
+        let p = notif(AUDIT_ARCH_X86_64, 10, [0x1000, 4096, prot, 0, 0, 0])
+            .map_call()
+            .unwrap();
+        assert!(p.protects_exec() && !p.maps_file_exec());
+        let p = notif(AUDIT_ARCH_AARCH64, 288, [0x1000, 4096, 1, 0, 0, 0])
+            .map_call()
+            .unwrap();
+        assert_eq!(p.kind, MapKind::PkeyMprotect);
+        assert!(!p.protects_exec());
+        let m = notif(
+            AUDIT_ARCH_I386,
+            192,
+            [0xffff_ffff_0000_1000, 1, prot, 2, 5, 0],
+        )
+        .map_call()
+        .unwrap();
+        assert_eq!((m.addr, m.fd), (0x1000, Some(5)));
+        let x32 = notif(
+            AUDIT_ARCH_X86_64,
+            X32_SYSCALL_BIT | 10,
+            [0, 1, prot, 0, 0, 0],
+        )
+        .map_call()
+        .unwrap();
+        assert_eq!(x32.kind, MapKind::Mprotect);
+        for (persona, sets) in [
+            (READ_IMPLIES_EXEC, true),
+            (READ_IMPLIES_EXEC | 8, true),
+            (PERSONALITY_QUERY, false),
+            (8, false),
+        ] {
+            let c = notif(AUDIT_ARCH_X86_64, 135, [persona, 0, 0, 0, 0, 0])
+                .map_call()
+                .unwrap();
+            assert_eq!(c.sets_read_implies_exec(), sets, "{persona:#x}");
+        }
+        // Not mapping calls: exec, i386's old mmap (arguments in memory), other arches.
+        assert_eq!(notif(AUDIT_ARCH_X86_64, 59, [0; 6]).map_call(), None);
+        assert_eq!(notif(AUDIT_ARCH_I386, 90, [0; 6]).map_call(), None);
+        assert_eq!(notif(0x4000_0028, 9, [0; 6]).map_call(), None);
+        assert_eq!(notif(AUDIT_ARCH_X86_64, 9, [0; 6]).exec_call(), None);
     }
 
     #[test]

@@ -22,9 +22,9 @@ use std::collections::VecDeque;
 use std::ffi::{CString, OsStr};
 use std::fs::{File, Metadata, OpenOptions};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::bounded::Bounded;
@@ -184,7 +184,8 @@ pub struct Resolved {
     /// The file is an anonymous memory file (memfd), not on any filesystem path.
     pub memfd: bool,
     /// `file` is an `O_PATH` descriptor (the cached fast path: no open of the file itself,
-    /// which on overlayfs also opens the layer's file); read through [`Resolved::readable`].
+    /// which on overlayfs also opens the layer's file), or another process's open file
+    /// ([`resolve_open`]); read through [`Resolved::readable`].
     pub path_only: bool,
     /// The reopen of an `O_PATH` `file` for reading, made once: the `#!` check, hashing and the
     /// read lease of a first exec all read the same file.
@@ -488,6 +489,31 @@ fn finish(
         _ => PathBuf::from(OsStr::from_bytes(text)),
     };
     Ok(Resolved::new(file, path, meta, memfd, false))
+}
+
+/// An open file of another process (the descriptor an `mmap` names, duplicated with
+/// `pidfd_getfd`, or the file of a mapped area): its path as `root` names it (our `readlink`
+/// of it, as for an exec by descriptor) and its metadata. It is never read through `file`
+/// itself, which may share its offset with the target: [`Resolved::readable`] reopens it.
+pub fn resolve_open(root: &RootDir, file: File) -> Result<Resolved, ResolveError> {
+    let fd = file.as_raw_fd();
+    let link = format!("/proc/self/fd/{fd}");
+    let text =
+        std::fs::read_link(&link).map_err(|e| os_err("readlink", &link, "", errno_of(&e)))?;
+    let mut r = finish(root, file, text.as_os_str().as_bytes(), true, "")?;
+    r.path_only = true;
+    Ok(r)
+}
+
+/// A file that is memory rather than a file a path names: a memfd, the shared memory behind a
+/// `MAP_SHARED|MAP_ANONYMOUS` mapping, or a deleted tmpfs file (shmem or hugetlbfs, no link
+/// left). Mapping such a file executable is what JITs with dual mappings do.
+pub fn is_memory_file(file: &File, meta: &Metadata) -> bool {
+    meta.nlink() == 0
+        && matches!(
+            fsys::fstatfs_type(file.as_fd()),
+            Ok(t) if t == libc::TMPFS_MAGIC || t == libc::HUGETLBFS_MAGIC
+        )
 }
 
 /// A memfd's link text is `/memfd:NAME (deleted)` and it lives on the internal tmpfs (or

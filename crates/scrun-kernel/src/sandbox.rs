@@ -285,6 +285,8 @@ pub fn supervisor_filter() -> Result<SupervisorFilter, SandboxError> {
                 libc::FIONBIO,
                 // The caller's mount namespace for each exec (crate::view).
                 crate::view::PIDFD_GET_MNT_NAMESPACE,
+                // The file-backed areas of an mprotect range (crate::maps).
+                crate::maps::PROCMAP_QUERY,
             ],
         )?,
     );

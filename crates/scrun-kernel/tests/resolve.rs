@@ -268,3 +268,35 @@ fn cached_resolution_is_path_only_and_reopens_for_reading_once() {
     assert_ne!(a.as_raw_fd(), again.file.as_raw_fd());
     assert_eq!(read_head(a, 9).unwrap(), b"#!/bin/sh");
 }
+
+#[test]
+fn an_open_file_is_named_from_the_root_and_read_through_a_reopen() {
+    use scrun_kernel::resolve::{is_memory_file, resolve_open};
+    use std::io::{Read, Seek, SeekFrom};
+    let fx = fixture();
+    let mut f = fs::File::open(fx.dir.join("usr/bin/tool")).expect("open");
+    f.seek(SeekFrom::Start(3)).expect("seek");
+    let shared = f.try_clone().expect("dup");
+    let r = resolve_open(&fx.root, shared).expect("resolve_open");
+    assert_eq!(r.path, Path::new("/usr/bin/tool"));
+    assert!(!r.memfd && !is_memory_file(&r.file, &r.meta));
+    let head = read_head(r.readable().expect("reopen"), 9).expect("read");
+    assert_eq!(head, b"#!/bin/sh");
+    // The descriptor's offset (shared with whoever holds it) did not move.
+    let mut rest = String::new();
+    f.read_to_string(&mut rest).expect("read");
+    assert!(rest.starts_with("bin/sh"), "{rest}");
+
+    let memfd = nix::sys::memfd::memfd_create(c"lib", nix::sys::memfd::MemFdCreateFlag::empty())
+        .expect("memfd_create");
+    let r = resolve_open(&fx.root, fs::File::from(memfd)).expect("resolve_open memfd");
+    assert!(
+        r.memfd && is_memory_file(&r.file, &r.meta),
+        "{}",
+        r.path.display()
+    );
+    // A deleted file on a tmpfs is memory too.
+    let shm = tempfile::tempfile_in("/dev/shm").expect("tmpfile in /dev/shm");
+    let meta = shm.metadata().expect("fstat");
+    assert!(is_memory_file(&shm, &meta));
+}
