@@ -17,26 +17,54 @@ pub enum Category {
     FilelessMemfd,
     /// A process was executed from `/dev/shm`.
     FilelessDevShm,
+    /// A library from an image layer that a threat feed lists was mapped executable. Not in
+    /// Google's published catalogue (which has the added and modified library categories only):
+    /// scrun's name, after the binary family's *Built in* category.
+    BuiltInMaliciousLibraryLoaded,
+    /// A library not in the image (upper layer, volume, tmpfs) that a feed lists was mapped
+    /// executable.
+    AddedMaliciousLibraryLoaded,
+    /// An image library modified at run time that a feed lists was mapped executable.
+    ModifiedMaliciousLibraryLoaded,
+    /// A library not in the image, or modified from it, was mapped executable (drift, no threat
+    /// intel needed).
+    AddedLibraryLoaded,
 }
 
 /// Error from parsing a [`Category`].
 #[derive(Debug, thiserror::Error)]
 #[error(
     "unknown finding category {0:?}: use an exact SCC category or one of built-in-malicious, \
-     added-malicious, modified-malicious, added-binary, fileless-memfd, fileless-dev-shm"
+     added-malicious, modified-malicious, added-binary, fileless-memfd, fileless-dev-shm, \
+     built-in-malicious-library, added-malicious-library, modified-malicious-library, added-library"
 )]
 pub struct ParseCategoryError(pub String);
 
 impl Category {
     /// Every category, in a stable order.
-    pub const ALL: [Category; 6] = [
+    pub const ALL: [Category; 10] = [
         Category::BuiltInMaliciousBinaryExecuted,
         Category::AddedMaliciousBinaryExecuted,
         Category::ModifiedMaliciousBinaryExecuted,
         Category::AddedBinaryExecuted,
         Category::FilelessMemfd,
         Category::FilelessDevShm,
+        Category::BuiltInMaliciousLibraryLoaded,
+        Category::AddedMaliciousLibraryLoaded,
+        Category::ModifiedMaliciousLibraryLoaded,
+        Category::AddedLibraryLoaded,
     ];
+
+    /// The library family: a file mapped executable (`mmap`/`mprotect`), not exec'd.
+    pub fn is_library(self) -> bool {
+        matches!(
+            self,
+            Category::BuiltInMaliciousLibraryLoaded
+                | Category::AddedMaliciousLibraryLoaded
+                | Category::ModifiedMaliciousLibraryLoaded
+                | Category::AddedLibraryLoaded
+        )
+    }
 
     /// The exact SCC category string.
     pub fn as_str(self) -> &'static str {
@@ -51,6 +79,14 @@ impl Category {
             Category::AddedBinaryExecuted => "Execution: Added Binary Executed",
             Category::FilelessMemfd => "Execution: Fileless Execution in /memfd:",
             Category::FilelessDevShm => "Privilege Escalation: Fileless Execution in /dev/shm",
+            Category::BuiltInMaliciousLibraryLoaded => {
+                "Execution: Built in Malicious Library Loaded"
+            }
+            Category::AddedMaliciousLibraryLoaded => "Execution: Added Malicious Library Loaded",
+            Category::ModifiedMaliciousLibraryLoaded => {
+                "Execution: Modified Malicious Library Loaded"
+            }
+            Category::AddedLibraryLoaded => "Execution: Added Library Loaded",
         }
     }
 
@@ -63,6 +99,10 @@ impl Category {
             Category::AddedBinaryExecuted => "added-binary",
             Category::FilelessMemfd => "fileless-memfd",
             Category::FilelessDevShm => "fileless-dev-shm",
+            Category::BuiltInMaliciousLibraryLoaded => "built-in-malicious-library",
+            Category::AddedMaliciousLibraryLoaded => "added-malicious-library",
+            Category::ModifiedMaliciousLibraryLoaded => "modified-malicious-library",
+            Category::AddedLibraryLoaded => "added-library",
         }
     }
 
@@ -75,6 +115,11 @@ impl Category {
             Category::AddedBinaryExecuted => "ADDED_BINARY_EXECUTED",
             Category::FilelessMemfd => "FILELESS_EXECUTION_DETECTION_MEMFD",
             Category::FilelessDevShm => "FILELESS_EXECUTION_DETECTION_SHM",
+            // Not in Google's catalogue (see the variant).
+            Category::BuiltInMaliciousLibraryLoaded => "BUILT_IN_MALICIOUS_LIBRARY_LOADED",
+            Category::AddedMaliciousLibraryLoaded => "ADDED_MALICIOUS_LIBRARY_LOADED",
+            Category::ModifiedMaliciousLibraryLoaded => "MODIFIED_MALICIOUS_LIBRARY_LOADED",
+            Category::AddedLibraryLoaded => "ADDED_LIBRARY_LOADED",
         }
     }
 
@@ -83,8 +128,11 @@ impl Category {
         match self {
             Category::BuiltInMaliciousBinaryExecuted
             | Category::AddedMaliciousBinaryExecuted
-            | Category::ModifiedMaliciousBinaryExecuted => Severity::Critical,
-            Category::AddedBinaryExecuted => Severity::Low,
+            | Category::ModifiedMaliciousBinaryExecuted
+            | Category::BuiltInMaliciousLibraryLoaded
+            | Category::AddedMaliciousLibraryLoaded
+            | Category::ModifiedMaliciousLibraryLoaded => Severity::Critical,
+            Category::AddedBinaryExecuted | Category::AddedLibraryLoaded => Severity::Low,
             Category::FilelessMemfd | Category::FilelessDevShm => Severity::High,
         }
     }
@@ -101,6 +149,17 @@ impl Category {
                 | Category::AddedBinaryExecuted => (
                     Tactic::Execution,
                     vec![Technique::NativeApi],
+                    vec![Tactic::CommandAndControl],
+                    vec![Technique::IngressToolTransfer],
+                ),
+                // T1105 + T1129 as documented for the library family ("Ingress Tool Transfer
+                // and Shared Modules"); T1129 is an Execution technique.
+                Category::BuiltInMaliciousLibraryLoaded
+                | Category::AddedMaliciousLibraryLoaded
+                | Category::ModifiedMaliciousLibraryLoaded
+                | Category::AddedLibraryLoaded => (
+                    Tactic::Execution,
+                    vec![Technique::SharedModules],
                     vec![Tactic::CommandAndControl],
                     vec![Technique::IngressToolTransfer],
                 ),
@@ -179,6 +238,22 @@ mod tests {
             Severity::Low
         );
         assert_eq!(Category::FilelessDevShm.default_severity(), Severity::High);
+        assert_eq!(
+            Category::AddedMaliciousLibraryLoaded.as_str(),
+            "Execution: Added Malicious Library Loaded"
+        );
+        assert_eq!(
+            Category::ModifiedMaliciousLibraryLoaded.api_name(),
+            "MODIFIED_MALICIOUS_LIBRARY_LOADED"
+        );
+        assert_eq!(
+            Category::AddedLibraryLoaded.default_severity(),
+            Severity::Low
+        );
+        let m = Category::AddedMaliciousLibraryLoaded.mitre_attack();
+        assert_eq!(m.primary_techniques, [Technique::SharedModules]);
+        assert_eq!(m.additional_techniques, [Technique::IngressToolTransfer]);
+        assert_eq!(Category::ALL.iter().filter(|c| c.is_library()).count(), 4);
         assert_eq!(
             Category::ModifiedMaliciousBinaryExecuted.default_severity(),
             Severity::Critical

@@ -223,8 +223,9 @@ pub struct HookStats {
 /// Each run gets the finding line on stdin, stdout to `/dev/null`, the runner's stderr, `/` as
 /// working directory, its own process group (killed with `SIGKILL` at the timeout) and an
 /// environment of only `PATH` ([`HOOK_PATH`]), `env`, and `SCRUN_FINDING_ID`,
-/// `SCRUN_CATEGORY`, `SCRUN_SEVERITY`, `SCRUN_CONTAINER_ID`, `SCRUN_BINARY_PATH` and
-/// `SCRUN_BINARY_SHA256` (empty when the finding has no such value). Values come from the
+/// `SCRUN_CATEGORY`, `SCRUN_SEVERITY`, `SCRUN_CONTAINER_ID`, `SCRUN_BINARY_PATH`,
+/// `SCRUN_BINARY_SHA256`, `SCRUN_LIBRARY_PATH` and `SCRUN_LIBRARY_SHA256` (empty when the
+/// finding has no such value; the library ones are set on library findings). Values come from the
 /// container: hooks must quote them. The runner should ignore `SIGPIPE` (Rust binaries do).
 pub fn run_hook_loop(
     mut input: impl BufRead,
@@ -349,6 +350,7 @@ impl Outcome {
 /// The `SCRUN_*` variables describing `f` (NULs, which no environment can hold, removed).
 pub fn finding_env(f: &Finding) -> Vec<(&'static str, String)> {
     let binary = f.processes.first().and_then(|p| p.binary.as_ref());
+    let library = f.processes.first().and_then(|p| p.libraries.first());
     let clean = |s: &str| s.replace('\0', "");
     vec![
         ("SCRUN_FINDING_ID", clean(f.id())),
@@ -365,6 +367,15 @@ pub fn finding_env(f: &Finding) -> Vec<(&'static str, String)> {
         (
             "SCRUN_BINARY_SHA256",
             clean(binary.map(|b| b.sha256.as_str()).unwrap_or_default()),
+        ),
+        // A library finding: the file mapped executable (empty otherwise).
+        (
+            "SCRUN_LIBRARY_PATH",
+            clean(library.map(|b| b.path.as_str()).unwrap_or_default()),
+        ),
+        (
+            "SCRUN_LIBRARY_SHA256",
+            clean(library.map(|b| b.sha256.as_str()).unwrap_or_default()),
         ),
     ]
 }

@@ -131,6 +131,9 @@ pub struct Process {
     /// The script an interpreter runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub script: Option<File>,
+    /// Libraries the process loaded (the library findings: the file mapped executable).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub libraries: Vec<File>,
     /// argv.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,

@@ -451,10 +451,11 @@ fn cells(f: &Finding) -> [String; 8] {
         .filter(|s| !s.is_empty())
         .or_else(|| f.prop_str(props::CONTAINER_IMAGE_URI))
         .unwrap_or("-");
+    // The file the finding is about: for a library finding the library, else the binary.
     let binary = f
         .processes
         .first()
-        .and_then(|p| p.binary.as_ref())
+        .and_then(|p| p.libraries.first().or(p.binary.as_ref()))
         .map(|b| b.path.as_str())
         .filter(|s| !s.is_empty())
         .unwrap_or("-");
@@ -487,8 +488,8 @@ fn fit(s: &str, max: usize, cut: Cut) -> String {
 }
 
 /// Writes a `docker ps`-like table: FINDING ID (12 chars), TIME (UTC), CATEGORY, SEVERITY,
-/// CONTAINER, IMAGE, BINARY, ACTION. Column widths follow the content up to a cap; longer
-/// cells end in `…` (BINARY keeps the end of the path). Control characters show as `?`.
+/// CONTAINER, IMAGE, BINARY (for a library finding, the library), ACTION. Column widths follow
+/// the content up to a cap; longer cells end in `…` (BINARY keeps the end of the path). Control characters show as `?`.
 pub fn render_table<'a>(
     findings: impl IntoIterator<Item = &'a Finding>,
     out: &mut impl Write,

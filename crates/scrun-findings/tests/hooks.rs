@@ -95,6 +95,7 @@ fn pipe_to_runner_gives_hook_the_finding_and_env() {
         get(&e, "SCRUN_BINARY_SHA256"),
         Some("ab".repeat(32).as_str())
     );
+    assert_eq!(get(&e, "SCRUN_LIBRARY_PATH"), Some(""));
     assert_eq!(get(&e, "SCRUN_ROOT"), Some("/run/scrun"));
     assert_eq!(get(&e, "PATH"), Some(scrun_findings::hooks::HOOK_PATH));
     // the runner's own environment does not leak into hooks
