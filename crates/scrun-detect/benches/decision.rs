@@ -104,6 +104,7 @@ fn event(meta: &Metadata) -> ExecEvent {
         },
         interpreter: None,
         loader: None,
+        loaded_as: scrun_detect::event::LoadedAs::Exec,
     }
 }
 

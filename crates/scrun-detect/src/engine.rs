@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use scrun_findings::{Category, Finding};
 
 pub use crate::bounded::Bounded;
-pub use crate::event::{ContainerIdentity, Decision, ExecEvent, ProcessInfo, Verdict};
+pub use crate::event::{ContainerIdentity, Decision, ExecEvent, LoadedAs, ProcessInfo, Verdict};
 use crate::feeds::{Intel, IntelMatch};
 use crate::hash::{Digest, FileKey, HashCache};
 use crate::layers::Rootfs;
@@ -38,10 +38,22 @@ struct VerdictKey {
     dev_shm: bool,
 }
 
+impl VerdictKey {
+    fn of(target: &Target, meta: &Metadata) -> Self {
+        VerdictKey {
+            file: FileKey::from_metadata(meta),
+            memfd: target.memfd,
+            dev_shm: target.path.starts_with("/dev/shm"),
+        }
+    }
+}
+
 /// Decides execs for one container.
 pub struct Engine {
     config: Arc<Config>,
     mode: Mode,
+    /// The mode mapped files (libraries) are decided in (`[supervisor] mappings`).
+    mapping_mode: Mode,
     intel: Arc<dyn Intel>,
     allow_intel: Option<Arc<dyn Intel>>,
     cache: Arc<HashCache>,
@@ -79,6 +91,7 @@ impl Engine {
         Engine {
             config,
             mode,
+            mapping_mode: mode,
             intel,
             allow_intel,
             cache,
@@ -87,6 +100,21 @@ impl Engine {
             identity,
             verdicts: Mutex::new(Bounded::new(VERDICT_CACHE_CAPACITY)),
             rules: None,
+        }
+    }
+
+    /// This engine deciding mapped files (libraries, [`LoadedAs::Library`]) in `mode` rather
+    /// than the container's mode (`[supervisor] mappings`).
+    pub fn with_mapping_mode(mut self, mode: Mode) -> Self {
+        self.mapping_mode = mode;
+        self
+    }
+
+    /// The mode `event` is decided in: the container's, or for a library the mappings' one.
+    pub fn mode_for(&self, loaded_as: LoadedAs) -> Mode {
+        match loaded_as {
+            LoadedAs::Exec => self.mode,
+            LoadedAs::Library => self.mapping_mode,
         }
     }
 
@@ -190,18 +218,54 @@ impl Engine {
     /// True when `target` (with metadata `meta`) is decided from the verdict cache alone: no
     /// read of its content is needed.
     pub fn has_verdict(&self, target: &Target, meta: &Metadata) -> bool {
-        let vkey = VerdictKey {
-            file: FileKey::from_metadata(meta),
-            memfd: target.memfd,
-            dev_shm: target.path.starts_with("/dev/shm"),
-        };
         self.verdicts()
-            .get(&vkey)
+            .get(&VerdictKey::of(target, meta))
             .is_some_and(|f| f.intel_generation == self.intel_generation())
     }
 
+    /// The verdict the cache alone gives `target` loaded as `loaded_as` when that decision
+    /// would write no finding (an image file no feed lists, an allowlisted one); `None` when the
+    /// cache does not know the file, the feeds changed since, or a finding is due. A caller
+    /// may answer from this without building an event.
+    pub fn quiet_verdict(
+        &self,
+        target: &Target,
+        meta: &Metadata,
+        loaded_as: LoadedAs,
+    ) -> Option<Verdict> {
+        let facts = self
+            .verdicts()
+            .get(&VerdictKey::of(target, meta))
+            .filter(|f| f.intel_generation == self.intel_generation())?;
+        let path_allowed = self.config.path_allowed(&target.path.to_string_lossy());
+        let category = category_for(&facts.provenance, facts.intel.is_some(), loaded_as);
+        match category {
+            None => Some(Verdict::Allow),
+            Some(_) if facts.allowlisted_hash || path_allowed => Some(Verdict::Allow),
+            Some(c) => match self.action_for(c, facts.intel.is_some(), loaded_as) {
+                Action::Ignore => Some(Verdict::Allow),
+                Action::Alert | Action::Block => None,
+            },
+        }
+    }
+
     fn render(&self, event: &ExecEvent, decision: &Decision) -> Finding {
-        crate::report::render(event, decision, &self.identity, &self.config, self.mode)
+        crate::report::render(
+            event,
+            decision,
+            &self.identity,
+            &self.config,
+            self.mode_for(event.loaded_as),
+        )
+    }
+
+    fn action_for(&self, category: Category, malicious: bool, loaded_as: LoadedAs) -> Action {
+        let mode = self.mode_for(loaded_as);
+        if category == Category::FilelessMemfd && malicious {
+            self.config.action_for_malicious_memfd(mode)
+        } else {
+            self.config.action_for(mode, category)
+        }
     }
 
     /// The decision without its finding, and whether one is due.
@@ -212,11 +276,7 @@ impl Engine {
         open: impl FnOnce() -> std::io::Result<F>,
     ) -> (Decision, bool) {
         let target = &event.target;
-        let vkey = VerdictKey {
-            file: FileKey::from_metadata(meta),
-            memfd: target.memfd,
-            dev_shm: target.path.starts_with("/dev/shm"),
-        };
+        let vkey = VerdictKey::of(target, meta);
         let cached = self.verdicts().get(&vkey);
         let cache_hit = cached.is_some();
         let mut hashed_bytes = 0;
@@ -239,7 +299,7 @@ impl Engine {
                     }
                     f
                 }
-                Err(e) => return (self.error_decision(target, e), false),
+                Err(e) => return (self.error_decision(target, e, event.loaded_as), false),
             },
         };
         let (mut decision, due) = self.decide(event, facts);
@@ -320,7 +380,7 @@ impl Engine {
             || self
                 .config
                 .path_allowed(&event.target.path.to_string_lossy());
-        let category = category_for(&facts.provenance, facts.intel.is_some());
+        let category = category_for(&facts.provenance, facts.intel.is_some(), event.loaded_as);
         let mut decision = Decision {
             verdict: Verdict::Allow,
             category,
@@ -340,22 +400,25 @@ impl Engine {
         if allowlisted {
             return (decision, false);
         }
-        let action = if category == Category::FilelessMemfd && decision.intel.is_some() {
-            self.config.action_for_malicious_memfd(self.mode)
-        } else {
-            self.config.action_for(self.mode, category)
-        };
+        let action = self.action_for(category, decision.intel.is_some(), event.loaded_as);
         if action == Action::Block {
             decision.verdict = Verdict::Block;
         }
         (decision, action != Action::Ignore)
     }
 
-    fn error_decision(&self, target: &Target, e: std::io::Error) -> Decision {
-        let error = format!("cannot hash exec target {}: {e}", target.path.display());
+    fn error_decision(&self, target: &Target, e: std::io::Error, loaded_as: LoadedAs) -> Decision {
+        let error = format!(
+            "cannot hash {} {}: {e}",
+            match loaded_as {
+                LoadedAs::Exec => "exec target",
+                LoadedAs::Library => "mapped file",
+            },
+            target.path.display()
+        );
         tracing::warn!(container = %self.identity.id, %error, "exec undecided");
         // Audit mode never blocks; enforce mode follows supervisor.on_error.
-        let verdict = match (self.mode, self.config.supervisor.on_error) {
+        let verdict = match (self.mode_for(loaded_as), self.config.supervisor.on_error) {
             (Mode::Enforce, OnError::Deny) => Verdict::Block,
             _ => Verdict::Allow,
         };
@@ -377,8 +440,15 @@ impl Engine {
     }
 }
 
-/// The finding category for a provenance and whether a feed matched.
-pub fn category_for(provenance: &Provenance, malicious: bool) -> Option<Category> {
+/// The finding category for a provenance, whether a feed matched, and how the file runs.
+pub fn category_for(
+    provenance: &Provenance,
+    malicious: bool,
+    loaded_as: LoadedAs,
+) -> Option<Category> {
+    if loaded_as == LoadedAs::Library {
+        return library_category(provenance, malicious);
+    }
     match (provenance, malicious) {
         (Provenance::Memfd, _) => Some(Category::FilelessMemfd),
         (
@@ -396,6 +466,26 @@ pub fn category_for(provenance: &Provenance, malicious: bool) -> Option<Category
         // "unknown"): it is malicious either way, and "added" would claim what is not proven.
         (Provenance::BuiltIn { .. } | Provenance::Unknown { .. }, true) => {
             Some(Category::BuiltInMaliciousBinaryExecuted)
+        }
+        (Provenance::BuiltIn { .. } | Provenance::Unknown { .. }, false) => None,
+    }
+}
+
+/// The library family: what a process maps executable. An image file is *Built in* only when
+/// a feed lists it (libraries of the image load all the time); anything not from the image
+/// (upper layer, volume, tmpfs, /dev/shm; modified counts as added, as for binaries) is *Added*.
+/// A memfd is never decided as a library (the supervisor lets memory files through: JITs map
+/// them), so it has no category here.
+fn library_category(provenance: &Provenance, malicious: bool) -> Option<Category> {
+    match (provenance, malicious) {
+        (Provenance::Memfd, _) => None,
+        (Provenance::Added { .. }, true) => Some(Category::AddedMaliciousLibraryLoaded),
+        (Provenance::Added { .. } | Provenance::Modified { .. }, false) => {
+            Some(Category::AddedLibraryLoaded)
+        }
+        (Provenance::Modified { .. }, true) => Some(Category::ModifiedMaliciousLibraryLoaded),
+        (Provenance::BuiltIn { .. } | Provenance::Unknown { .. }, true) => {
+            Some(Category::BuiltInMaliciousLibraryLoaded)
         }
         (Provenance::BuiltIn { .. } | Provenance::Unknown { .. }, false) => None,
     }
@@ -515,8 +605,107 @@ mod tests {
             target: fx.target(inner),
             interpreter: None,
             loader: None,
+            loaded_as: crate::event::LoadedAs::Exec,
         };
         e.evaluate(&event, &file, &meta)
+    }
+
+    fn eval_library(e: &Engine, fx: &OverlayFixture, inner: &str) -> Decision {
+        let file = File::open(fx.path(inner)).unwrap();
+        let meta = file.metadata().unwrap();
+        let event = ExecEvent {
+            time: Utc::now(),
+            syscall: "mmap".into(),
+            process: ProcessInfo {
+                pid: 10,
+                ppid: 1,
+                name: "loader".into(),
+                binary_path: Some("/bin/loader".into()),
+                ..ProcessInfo::default()
+            },
+            env: vec![],
+            env_truncated: false,
+            parent: None,
+            requested_path: inner.into(),
+            target: fx.target(inner),
+            interpreter: None,
+            loader: None,
+            loaded_as: LoadedAs::Library,
+        };
+        e.evaluate(&event, &file, &meta)
+    }
+
+    #[test]
+    fn mapped_files_get_the_library_family_in_the_mappings_mode() {
+        let s = setup();
+        std::fs::write(s.fx.path("/bin/dropper"), BAD_ADDED).unwrap();
+        std::fs::write(s.fx.path("/bin/tool"), b"harmless new library").unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(s.fx.path("/bin/cat"))
+            .unwrap();
+        f.write_all(b" + payload").unwrap();
+        drop(f);
+        // An audit-mode container whose mappings are enforced.
+        let e = engine(&s, Config::default(), Mode::Audit, mem_cache())
+            .with_mapping_mode(Mode::Enforce);
+        for (path, category, verdict) in [
+            (
+                "/bin/miner",
+                Category::BuiltInMaliciousLibraryLoaded,
+                Verdict::Block,
+            ),
+            (
+                "/bin/dropper",
+                Category::AddedMaliciousLibraryLoaded,
+                Verdict::Block,
+            ),
+            (
+                "/bin/cat",
+                Category::ModifiedMaliciousLibraryLoaded,
+                Verdict::Block,
+            ),
+            ("/bin/tool", Category::AddedLibraryLoaded, Verdict::Allow),
+        ] {
+            let d = eval_library(&e, &s.fx, path);
+            assert_eq!((d.category, d.verdict), (Some(category), verdict), "{path}");
+            let f = d.finding.expect("finding");
+            assert_eq!(f.processes[0].libraries[0].path, path);
+            assert_eq!(f.prop_str("scrun_mode"), Some("enforce"));
+            // Exec'd, the same file is decided in the container's (audit) mode.
+            let x = eval(&e, &s.fx, path);
+            assert_eq!(x.verdict, Verdict::Allow, "{path}");
+            assert!(!x.category.is_some_and(Category::is_library));
+        }
+        // A clean image library: no finding, and once decided the cache answers quietly.
+        let target = s.fx.target("/bin/ls");
+        let meta = std::fs::metadata(s.fx.path("/bin/ls")).unwrap();
+        assert_eq!(e.quiet_verdict(&target, &meta, LoadedAs::Library), None);
+        let d = eval_library(&e, &s.fx, "/bin/ls");
+        assert_eq!((d.category, d.finding.is_none()), (None, true));
+        assert_eq!(
+            e.quiet_verdict(&target, &meta, LoadedAs::Library),
+            Some(Verdict::Allow)
+        );
+        // A finding is due for the others: never quiet.
+        for path in ["/bin/tool", "/bin/dropper"] {
+            let meta = std::fs::metadata(s.fx.path(path)).unwrap();
+            assert_eq!(
+                e.quiet_verdict(&s.fx.target(path), &meta, LoadedAs::Library),
+                None
+            );
+        }
+        // `added_library = "ignore"`: an added library is quiet too.
+        let mut c = Config::default();
+        c.actions.added_library = Action::Ignore;
+        let e = engine(&s, c, Mode::Enforce, mem_cache());
+        let d = eval_library(&e, &s.fx, "/bin/tool");
+        assert!(d.finding.is_none());
+        let meta = std::fs::metadata(s.fx.path("/bin/tool")).unwrap();
+        assert_eq!(
+            e.quiet_verdict(&s.fx.target("/bin/tool"), &meta, LoadedAs::Library),
+            Some(Verdict::Allow)
+        );
     }
 
     fn mem_cache() -> Arc<HashCache> {
@@ -692,6 +881,7 @@ mod tests {
             },
             interpreter: None,
             loader: None,
+            loaded_as: crate::event::LoadedAs::Exec,
         };
         let e = engine(&s, Config::default(), Mode::Enforce, mem_cache());
         let d = e.evaluate(&event, &unreadable, &meta);
@@ -735,6 +925,7 @@ mod tests {
             },
             interpreter: None,
             loader: None,
+            loaded_as: crate::event::LoadedAs::Exec,
         };
         assert_eq!(hash_file(&file, 1 << 20).unwrap().hex(), sha_hex(BAD_ADDED));
         let d = engine(&s, Config::default(), Mode::Enforce, mem_cache())
@@ -799,6 +990,7 @@ mod tests {
                 target: s.fx.target("/bin/tool"),
                 interpreter: None,
                 loader: None,
+                loaded_as: crate::event::LoadedAs::Exec,
             };
             let mut completed = false;
             let findings = e.evaluate_rules(&mut subject, &mut event, &mut d, |ev, sub| {
@@ -855,6 +1047,7 @@ mod tests {
             target: s.fx.target("/bin/ls"),
             interpreter: None,
             loader: None,
+            loaded_as: crate::event::LoadedAs::Exec,
         };
         let findings = e.evaluate_rules(&mut subject, &mut event, &mut d, |_, _| {
             panic!("completed without a hit")

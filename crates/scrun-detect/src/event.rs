@@ -49,14 +49,27 @@ pub struct ProcessInfo {
     pub args_truncated: bool,
 }
 
-/// One exec, as the supervisor saw it.
+/// How the decided file comes to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadedAs {
+    /// Exec'd: the exec's target, an interpreter, what a loader or shell was asked to run.
+    #[default]
+    Exec,
+    /// Mapped executable by a running process (`mmap`/`mprotect` with `PROT_EXEC`): a library,
+    /// or a program a userland loader maps itself. `process` is the process that maps it.
+    Library,
+}
+
+/// One exec (or executable mapping), as the supervisor saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecEvent {
     /// When it was trapped.
     pub time: DateTime<Utc>,
-    /// `execve` or `execveat`.
+    /// `execve` or `execveat` (`mmap` or `mprotect` for a library).
     pub syscall: String,
-    /// The process doing the exec; `args` is the new argv.
+    /// The process doing the exec; `args` is the new argv. For a library: the process that
+    /// maps it, with its executable in `binary_path` and its current argv.
     pub process: ProcessInfo,
     /// The new environment.
     pub env: Vec<(String, String)>,
@@ -77,6 +90,9 @@ pub struct ExecEvent {
     /// path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub loader: Option<String>,
+    /// Exec'd, or mapped as a library.
+    #[serde(default)]
+    pub loaded_as: LoadedAs,
 }
 
 /// Allow or fail the exec.

@@ -142,6 +142,15 @@ pub struct Actions {
     pub memfd_malicious: Action,
     /// Privilege Escalation: Fileless Execution in /dev/shm.
     pub fileless_dev_shm: Action,
+    /// Execution: Built in Malicious Library Loaded (an image file a feed lists, mapped
+    /// executable; `[supervisor] mappings`).
+    pub built_in_malicious_library: Action,
+    /// Execution: Added Malicious Library Loaded.
+    pub added_malicious_library: Action,
+    /// Execution: Modified Malicious Library Loaded.
+    pub modified_malicious_library: Action,
+    /// Execution: Added Library Loaded (drift, no intel).
+    pub added_library: Action,
 }
 
 impl Default for Actions {
@@ -154,6 +163,10 @@ impl Default for Actions {
             fileless_memfd: Action::Alert,
             memfd_malicious: Action::Block,
             fileless_dev_shm: Action::Alert,
+            built_in_malicious_library: Action::Block,
+            added_malicious_library: Action::Block,
+            modified_malicious_library: Action::Block,
+            added_library: Action::Alert,
         }
     }
 }
@@ -395,6 +408,64 @@ pub enum ContainerListener {
     Refuse,
 }
 
+/// Supervision of executable file mappings (`[supervisor] mappings`): the calls that make a
+/// file's content executable without an exec (`mmap` of a file with `PROT_EXEC`, `mprotect`
+/// adding `PROT_EXEC` to a file-backed range, `personality(READ_IMPLIES_EXEC)`) are trapped, and
+/// the file is decided like an exec's (the *Library Loaded* findings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mappings {
+    /// No mapping rule is installed (nothing is trapped, nothing costs).
+    Off,
+    /// Decided and reported; the call always goes on.
+    Audit,
+    /// A file the policy blocks fails the call with EPERM (the library is not loaded).
+    Enforce,
+}
+
+impl Mappings {
+    /// What a container in `mode` gets when neither the config nor the container says.
+    pub fn following(mode: Mode) -> Mappings {
+        match mode {
+            Mode::Audit => Mappings::Audit,
+            Mode::Enforce => Mappings::Enforce,
+        }
+    }
+
+    /// The policy mode mapped files are decided in; `None` when off.
+    pub fn mode(self) -> Option<Mode> {
+        match self {
+            Mappings::Off => None,
+            Mappings::Audit => Some(Mode::Audit),
+            Mappings::Enforce => Some(Mode::Enforce),
+        }
+    }
+}
+
+impl std::str::FromStr for Mappings {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" => Ok(Mappings::Off),
+            "audit" => Ok(Mappings::Audit),
+            "enforce" => Ok(Mappings::Enforce),
+            _ => Err(format!(
+                "unknown mappings value {s:?}: use \"off\", \"audit\" or \"enforce\""
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for Mappings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Mappings::Off => "off",
+            Mappings::Audit => "audit",
+            Mappings::Enforce => "enforce",
+        })
+    }
+}
+
 /// Supervisor settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -403,6 +474,10 @@ pub struct SupervisorConfig {
     pub on_error: OnError,
     /// A container with its own seccomp agent: delegate (default) or refuse.
     pub container_listener: ContainerListener,
+    /// Executable file mappings: `off`, `audit` or `enforce`; unset, they follow the
+    /// container's mode (an enforce-mode container enforces them). A container's
+    /// `scrun.mappings` label or annotation overrides both.
+    pub mappings: Option<Mappings>,
     /// Hash at most this many bytes of a file.
     pub max_hash_bytes: u64,
     /// On-disk hash cache for image-layer files (none: memory only).
@@ -424,6 +499,7 @@ impl Default for SupervisorConfig {
         SupervisorConfig {
             on_error: OnError::Deny,
             container_listener: ContainerListener::Delegate,
+            mappings: None,
             max_hash_bytes: 256 * 1024 * 1024,
             hash_cache_dir: Some(PathBuf::from("/var/lib/scrun/hashcache")),
             resource_prefix: None,
@@ -563,8 +639,20 @@ impl Config {
             Category::AddedBinaryExecuted => a.added_binary,
             Category::FilelessMemfd => a.fileless_memfd,
             Category::FilelessDevShm => a.fileless_dev_shm,
+            Category::BuiltInMaliciousLibraryLoaded => a.built_in_malicious_library,
+            Category::AddedMaliciousLibraryLoaded => a.added_malicious_library,
+            Category::ModifiedMaliciousLibraryLoaded => a.modified_malicious_library,
+            Category::AddedLibraryLoaded => a.added_library,
         };
         cap(mode, action)
+    }
+
+    /// Mapping supervision for a container in `mode` (`[supervisor] mappings`, else the mode);
+    /// a container's own `scrun.mappings` is applied by the runtime on top.
+    pub fn mappings_for(&self, mode: Mode) -> Mappings {
+        self.supervisor
+            .mappings
+            .unwrap_or_else(|| Mappings::following(mode))
     }
 
     /// The action for a memfd exec whose hash a feed lists (`actions.memfd_malicious`).
@@ -729,6 +817,44 @@ resource_prefix = "//example/hosts/<hostname>"
         assert!(!c.path_allowed("/usr/local/bin/app2"));
         assert!(c.path_allowed("/opt/tools/x/y"));
         assert!(!c.path_allowed("/opt/toolsx"));
+    }
+
+    #[test]
+    fn mappings_follow_the_mode_unless_set() {
+        let c = Config::from_toml_str("", "empty").unwrap();
+        assert_eq!(c.mappings_for(Mode::Enforce), Mappings::Enforce);
+        assert_eq!(c.mappings_for(Mode::Audit), Mappings::Audit);
+        for (text, want) in [
+            ("off", Mappings::Off),
+            ("audit", Mappings::Audit),
+            ("enforce", Mappings::Enforce),
+        ] {
+            let c = Config::from_toml_str(&format!("[supervisor]\nmappings = \"{text}\"\n"), "m")
+                .unwrap();
+            assert_eq!(c.mappings_for(Mode::Enforce), want);
+            assert_eq!(c.mappings_for(Mode::Audit), want);
+            assert_eq!(text.parse::<Mappings>().unwrap(), want);
+            assert_eq!(want.to_string(), text);
+        }
+        assert_eq!(Mappings::Off.mode(), None);
+        assert_eq!(Mappings::Enforce.mode(), Some(Mode::Enforce));
+        let e = Config::from_toml_str("[supervisor]\nmappings = \"on\"\n", "bad").unwrap_err();
+        assert!(matches!(e, ConfigError::Parse { line: 2, .. }), "{e}");
+        assert!("sometimes".parse::<Mappings>().is_err());
+        // Library actions mirror the binary family's.
+        assert_eq!(
+            c.action_for(Mode::Enforce, Category::AddedMaliciousLibraryLoaded),
+            Action::Block
+        );
+        assert_eq!(
+            c.action_for(Mode::Enforce, Category::AddedLibraryLoaded),
+            Action::Alert
+        );
+        let c = Config::from_toml_str("[actions]\nadded_library = \"ignore\"\n", "a").unwrap();
+        assert_eq!(
+            c.action_for(Mode::Audit, Category::AddedLibraryLoaded),
+            Action::Ignore
+        );
     }
 
     #[test]

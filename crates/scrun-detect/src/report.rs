@@ -6,7 +6,7 @@ use scrun_findings::{
     Category, Container, EnvVariable, File, Finding, Indicator, Label, Process, props,
 };
 
-use crate::event::{ContainerIdentity, Decision, ExecEvent, ProcessInfo, Verdict};
+use crate::event::{ContainerIdentity, Decision, ExecEvent, LoadedAs, ProcessInfo, Verdict};
 use crate::policy::{Config, Mode, glob_match};
 use crate::provenance::{AddedOn, Provenance};
 
@@ -18,7 +18,8 @@ pub fn virustotal_uri(sha256_hex: &str) -> String {
 }
 
 /// Renders `decision` for `event` into a Finding. Meant for decisions with a category; without
-/// one the category follows the provenance (memfd, /dev/shm, else Added Binary Executed).
+/// one the category follows the provenance (memfd, /dev/shm, else Added Binary Executed; for a
+/// library, Added Library Loaded).
 pub fn render(
     event: &ExecEvent,
     decision: &Decision,
@@ -26,7 +27,9 @@ pub fn render(
     config: &Config,
     mode: Mode,
 ) -> Finding {
+    let library = event.loaded_as == LoadedAs::Library;
     let category = decision.category.unwrap_or(match &decision.provenance {
+        _ if library => Category::AddedLibraryLoaded,
         Provenance::Memfd => Category::FilelessMemfd,
         Provenance::Added {
             on: AddedOn::DevShm,
@@ -49,24 +52,33 @@ pub fn render(
         });
     }
 
+    let decided = File {
+        path: target_path.clone(),
+        size: decision.digest.map(|d| d.size),
+        sha256: sha_hex.clone().unwrap_or_default(),
+        hashed_size: decision.digest.map(|d| d.hashed_size),
+        partially_hashed: decision.digest.is_some_and(|d| d.partial),
+        contents: None,
+    };
     let mut exec = Process {
         name: Path::new(&target_path)
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| target_path.clone()),
-        binary: Some(File {
-            path: target_path.clone(),
-            size: decision.digest.map(|d| d.size),
-            sha256: sha_hex.clone().unwrap_or_default(),
-            hashed_size: decision.digest.map(|d| d.hashed_size),
-            partially_hashed: decision.digest.is_some_and(|d| d.partial),
-            contents: None,
-        }),
+        binary: Some(decided.clone()),
         pid: Some(event.process.pid),
         parent_pid: Some(event.process.ppid),
         ..Process::default()
     };
-    if let Some(interp) = &event.interpreter {
+    if library {
+        // The process that mapped the file, which SCC shows as the library's loader.
+        exec.name = event.process.name.clone();
+        exec.binary = event.process.binary_path.as_ref().map(|b| File {
+            path: b.clone(),
+            ..File::default()
+        });
+        exec.libraries = vec![decided];
+    } else if let Some(interp) = &event.interpreter {
         // A script: SCC names the interpreter as the binary and the file it runs as the script.
         exec.script = exec.binary.take();
         exec.name = Path::new(interp)
@@ -304,9 +316,17 @@ fn describe(
         ),
         None => String::new(),
     };
+    let what = match event.loaded_as {
+        LoadedAs::Exec => "exec",
+        LoadedAs::Library => "mapping",
+    };
     let action = match d.verdict {
-        Verdict::Block => format!("The exec was blocked ({mode} mode)."),
-        Verdict::Allow => format!("The exec was allowed ({mode} mode)."),
+        Verdict::Block => format!("The {what} was blocked ({mode} mode)."),
+        Verdict::Allow => format!("The {what} was allowed ({mode} mode)."),
+    };
+    let verb = match event.loaded_as {
+        LoadedAs::Exec => "executed".to_owned(),
+        LoadedAs::Library => format!("mapped as code ({})", event.syscall),
     };
     let container = if identity.name.is_empty() {
         identity.id.as_str()
@@ -314,7 +334,7 @@ fn describe(
         identity.name.as_str()
     };
     format!(
-        "{}: process {} (pid {}) executed {path}, {origin}, in container {container}.{intel} {action}",
+        "{}: process {} (pid {}) {verb} {path}, {origin}, in container {container}.{intel} {action}",
         category.as_str(),
         event.process.name,
         event.process.pid,
@@ -340,6 +360,18 @@ fn next_steps(category: Category) -> &'static str {
         }
         Category::FilelessDevShm => {
             "A process ran from /dev/shm, a common staging place for malware: identify who wrote the file and mount /dev/shm noexec if nothing needs it."
+        }
+        Category::BuiltInMaliciousLibraryLoaded => {
+            "A library the image itself contains, listed as malicious, was loaded: check the image build pipeline and registry for tampering, review the VirusTotal indicator, and rebuild from a trusted base."
+        }
+        Category::AddedMaliciousLibraryLoaded => {
+            "A malicious library written into the running container was loaded (LD_PRELOAD, dlopen or a custom loader): find how it got there, review the VirusTotal indicator and the loading process, and replace the container from its image."
+        }
+        Category::ModifiedMaliciousLibraryLoaded => {
+            "An image library was replaced with a malicious one at run time and loaded: treat the container as compromised, review the VirusTotal indicator, and replace it from its image."
+        }
+        Category::AddedLibraryLoaded => {
+            "A library that is not part of the image was loaded: confirm it is expected (allowlist its hash or path in the scrun config if so), otherwise investigate how it was written."
         }
     }
 }
@@ -389,6 +421,7 @@ mod tests {
             },
             interpreter: None,
             loader: None,
+            loaded_as: crate::event::LoadedAs::Exec,
         }
     }
 
@@ -529,6 +562,42 @@ mod tests {
         );
         assert!(desc.contains("blocked (enforce mode)"), "{desc}");
         assert!(!j["nextSteps"].as_str().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_library_names_its_loader_as_the_process_and_itself_as_the_library() {
+        let config = Config::default();
+        let mut ev = event();
+        ev.loaded_as = LoadedAs::Library;
+        ev.syscall = "mmap".into();
+        ev.process.name = "python3".into();
+        ev.process.binary_path = Some("/usr/bin/python3".into());
+        ev.target.path = "/tmp/evil.so".into();
+        let mut d = decision();
+        d.category = Some(Category::AddedMaliciousLibraryLoaded);
+        d.provenance = Provenance::Added {
+            on: AddedOn::UpperLayer,
+        };
+        let j = serde_json::to_value(render(&ev, &d, &identity(), &config, Mode::Enforce)).unwrap();
+        assert_eq!(j["category"], "Execution: Added Malicious Library Loaded");
+        let p0 = &j["processes"][0];
+        assert_eq!(p0["name"], "python3");
+        assert_eq!(p0["binary"]["path"], "/usr/bin/python3");
+        assert_eq!(p0["libraries"][0]["path"], "/tmp/evil.so");
+        assert_eq!(p0["libraries"][0]["sha256"], "ab".repeat(32));
+        assert_eq!(p0["libraries"][0]["size"], "2397184");
+        assert_eq!(j["mitreAttack"]["primaryTechniques"][0], "SHARED_MODULES");
+        assert_eq!(j["sourceProperties"]["scrun_syscall"], "mmap");
+        let desc = j["description"].as_str().unwrap();
+        assert!(
+            desc.contains("mapped as code (mmap) /tmp/evil.so")
+                && desc.contains("mapping was blocked"),
+            "{desc}"
+        );
+        // Without a category, a library decision renders as Added Library Loaded.
+        d.category = None;
+        let f = render(&ev, &d, &identity(), &config, Mode::Audit);
+        assert_eq!(f.category, "Execution: Added Library Loaded");
     }
 
     #[test]

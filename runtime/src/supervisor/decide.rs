@@ -234,6 +234,7 @@ pub fn decide(
         target,
         interpreter: via.interpreter,
         loader: via.loader,
+        loaded_as: scrun_detect::event::LoadedAs::Exec,
     };
     let (decided_by, changed) = (via.decided_by, via.changed_after_decision);
     let caller_path = via.caller_path;
