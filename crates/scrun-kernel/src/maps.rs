@@ -202,7 +202,7 @@ mod tests {
     fn file_backed_areas_are_found_and_anonymous_memory_has_none() {
         let me = std::process::id();
         // Our own text is file-backed: the address of this function is in it.
-        let text = file_backed_areas_are_found_and_anonymous_memory_has_none as usize as u64;
+        let text = file_backed_areas_are_found_and_anonymous_memory_has_none as *const () as u64;
         let areas = file_backed(me, text, 1).unwrap();
         assert_eq!(areas.len(), 1, "{areas:?}");
         let exe = std::fs::metadata("/proc/self/exe").unwrap();
