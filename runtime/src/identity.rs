@@ -131,30 +131,57 @@ pub struct ModeError {
     pub source_of: &'static str,
 }
 
-/// Per-container mode: the `scrun.mode` OCI annotation or, for Docker, container label.
-pub fn mode_override(spec: &Value, caller: &Caller) -> Result<Option<Mode>, ModeError> {
-    let check = |v: &str, source_of: &'static str| match v {
-        "audit" => Ok(Some(Mode::Audit)),
-        "enforce" => Ok(Some(Mode::Enforce)),
-        _ => Err(ModeError {
-            value: v.to_string(),
-            source_of,
-        }),
-    };
-    if let Some(v) = annotation(spec, "scrun.mode") {
-        return check(v, "annotation");
+/// A per-container setting `key`: the OCI annotation or, for Docker, the container label (the
+/// annotation wins), with where it came from.
+fn container_setting(spec: &Value, caller: &Caller, key: &str) -> Option<(String, &'static str)> {
+    if let Some(v) = annotation(spec, key) {
+        return Some((v.to_string(), "annotation"));
     }
     if caller.kind == "docker" {
-        if let Some(cfg) = docker_config(&caller.hints) {
-            if let Some(v) = cfg
-                .pointer("/Config/Labels/scrun.mode")
-                .and_then(Value::as_str)
-            {
-                return check(v, "label");
-            }
-        }
+        let cfg = docker_config(&caller.hints)?;
+        let v = cfg.get("Config")?.get("Labels")?.get(key)?.as_str()?;
+        return Some((v.to_string(), "label"));
     }
-    Ok(None)
+    None
+}
+
+/// Per-container mode: the `scrun.mode` OCI annotation or, for Docker, container label.
+pub fn mode_override(spec: &Value, caller: &Caller) -> Result<Option<Mode>, ModeError> {
+    match container_setting(spec, caller, "scrun.mode") {
+        None => Ok(None),
+        Some((v, source_of)) => match v.as_str() {
+            "audit" => Ok(Some(Mode::Audit)),
+            "enforce" => Ok(Some(Mode::Enforce)),
+            _ => Err(ModeError {
+                value: v,
+                source_of,
+            }),
+        },
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "invalid scrun.mappings {value:?} on container ({source_of}): use \"off\", \"audit\" or \"enforce\""
+)]
+pub struct MappingsError {
+    pub value: String,
+    pub source_of: &'static str,
+}
+
+/// Per-container mapping supervision: the `scrun.mappings` OCI annotation or, for Docker,
+/// container label (`off`, `audit`, `enforce`).
+pub fn mappings_override(
+    spec: &Value,
+    caller: &Caller,
+) -> Result<Option<scrun_detect::policy::Mappings>, MappingsError> {
+    match container_setting(spec, caller, "scrun.mappings") {
+        None => Ok(None),
+        Some((v, source_of)) => v.parse().map(Some).map_err(|_| MappingsError {
+            value: v,
+            source_of,
+        }),
+    }
 }
 
 /// Per-container rule actions: `scrun.rule.<ID>` OCI annotations and, for Docker, container
@@ -301,5 +328,44 @@ mod tests {
         assert_eq!(mode_override(&spec, &c).unwrap(), Some(Mode::Enforce));
         let bad = json!({"annotations": {"scrun.mode": "block-all"}});
         assert!(mode_override(&bad, &c).is_err());
+    }
+
+    #[test]
+    fn mappings_from_an_annotation_or_a_docker_label() {
+        use scrun_detect::policy::Mappings;
+        let c = detect(&json!({}), Path::new("/b"));
+        let spec = json!({"annotations": {"scrun.mappings": "off"}});
+        assert_eq!(mappings_override(&spec, &c).unwrap(), Some(Mappings::Off));
+        assert_eq!(mappings_override(&json!({}), &c).unwrap(), None);
+        let e = mappings_override(&json!({"annotations": {"scrun.mappings": "on"}}), &c)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("\"on\"") && e.contains("annotation"), "{e}");
+        // Docker: the container's label, read from its config.v2.json.
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config.v2.json");
+        fs::write(
+            &cfg,
+            json!({"Config": {"Labels": {"scrun.mappings": "audit", "scrun.mode": "enforce"}}})
+                .to_string(),
+        )
+        .unwrap();
+        let docker = Caller {
+            kind: "docker".into(),
+            hints: [("docker_config".to_string(), cfg.display().to_string())].into(),
+        };
+        assert_eq!(
+            mappings_override(&json!({}), &docker).unwrap(),
+            Some(Mappings::Audit)
+        );
+        assert_eq!(
+            mode_override(&json!({}), &docker).unwrap(),
+            Some(Mode::Enforce)
+        );
+        // The annotation wins over the label.
+        assert_eq!(
+            mappings_override(&spec, &docker).unwrap(),
+            Some(Mappings::Off)
+        );
     }
 }

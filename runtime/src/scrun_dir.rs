@@ -166,6 +166,21 @@ pub struct Meta {
     /// conditions): every exec is then resolved in its caller's own root.
     #[serde(default)]
     pub view_untrapped: bool,
+    /// Supervision of executable file mappings, after the config and the container's
+    /// `scrun.mappings`; `off` for a container whose own seccomp agent holds the listener (and
+    /// for a state file written before mappings were supervised).
+    #[serde(default = "mappings_off")]
+    pub mappings: scrun_detect::policy::Mappings,
+    /// The mapping syscalls the merged profile traps (`spec_rewrite::merge_mappings`).
+    #[serde(default)]
+    pub mappings_trapped: Vec<String>,
+    /// Those the caller's profile restricts with argument conditions of its own (not trapped).
+    #[serde(default)]
+    pub mappings_untrapped: Vec<String>,
+}
+
+fn mappings_off() -> scrun_detect::policy::Mappings {
+    scrun_detect::policy::Mappings::Off
 }
 
 #[cfg(test)]
@@ -191,6 +206,9 @@ mod tests {
         fs::write(sdir.meta(), OLD_STATE).unwrap();
         let meta = sdir.load_meta().unwrap();
         assert_eq!(meta.mode, Mode::Enforce);
+        // Written before mappings were supervised: its profile traps none.
+        assert_eq!(meta.mappings, scrun_detect::policy::Mappings::Off);
+        assert!(meta.mappings_trapped.is_empty());
         let v = serde_json::to_value(&meta).unwrap();
         assert_eq!(v["mode"], "enforce");
         let audit = OLD_STATE.replace("\"enforce\"", "\"audit\"");

@@ -7,6 +7,8 @@
 //!   libseccomp keeps the first action added for a duplicate rule and an appended NOTIFY rule would
 //!   silently do nothing; where the profile denies them they stay denied; no profile at all gets an
 //!   allow-all profile with native and compat architectures;
+//! - unless mapping supervision is off, `SCMP_ACT_NOTIFY` rules with argument conditions for the
+//!   calls that make a file's content executable without an exec ([`merge_mappings`]);
 //! - `listenerPath` / `listenerMetadata`;
 //! - `"noNewPrivileges": false` dropped (libcontainer would load the filter after the capability drop
 //!   and fail);
@@ -46,6 +48,8 @@ pub struct Rewrite<'a> {
     /// The container's own seccomp agent keeps the listener (see `delegation.rs`): the profile
     /// is left as it is.
     pub delegate: bool,
+    /// Trap executable file mappings (`[supervisor] mappings` is not `off`).
+    pub mappings: bool,
 }
 
 /// What the merge decided, for logs and tests.
@@ -57,6 +61,8 @@ pub struct MergeReport {
     /// View syscalls the profile allows only under argument conditions: not trapped, so the
     /// supervisor must resolve every exec in its caller's own root.
     pub view_untrapped: Vec<String>,
+    /// What [`merge_mappings`] did (all empty when mappings are off).
+    pub mappings: MappingMerge,
 }
 
 impl Rewrite<'_> {
@@ -108,7 +114,10 @@ impl Rewrite<'_> {
             return Ok(MergeReport::default());
         }
         let seccomp = linux.entry("seccomp").or_insert(Value::Null);
-        let report = merge_notify(seccomp)?;
+        let mut report = merge_notify(seccomp)?;
+        if self.mappings {
+            report.mappings = merge_mappings(seccomp)?;
+        }
         let s = seccomp
             .as_object_mut()
             .expect("merge_notify leaves an object");
@@ -293,6 +302,174 @@ pub fn merge_notify(seccomp: &mut Value) -> Result<MergeReport, SpecError> {
     }
     obj.insert("syscalls".into(), Value::Array(rules));
     Ok(report)
+}
+
+/// The calls that make a file's content executable without an exec (issue 14): `mmap` of a
+/// file with `PROT_EXEC`, `mprotect`/`pkey_mprotect` adding `PROT_EXEC` (the filter cannot tell
+/// a file-backed range from anonymous memory; the supervisor looks), and `personality` setting
+/// `READ_IMPLIES_EXEC` (after which `PROT_READ` alone maps code). `mmap2` is i386's `mmap`.
+pub const MAPPING_SYSCALLS: [&str; 5] =
+    ["mmap", "mmap2", "mprotect", "pkey_mprotect", "personality"];
+
+const PROT_EXEC: u64 = 0x4;
+const MAP_ANONYMOUS: u64 = 0x20;
+const READ_IMPLIES_EXEC: u64 = 0x0040_0000;
+
+/// `arg & mask == datum` on argument `index` (`SCMP_CMP_MASKED_EQ`: `value` is the mask,
+/// `valueTwo` the datum, as libcontainer and runc pass them to libseccomp).
+type Masked = (u32, u64, u64);
+
+/// A mapping syscall's NOTIFY conditions (ANDed) and the condition sets that cover every other
+/// call (each set ANDed, the sets disjoint), which keep the profile's own action for them: an
+/// anonymous or non-executable mapping never notifies.
+fn mapping_conditions(name: &str) -> (Vec<Masked>, Vec<Vec<Masked>>) {
+    match name {
+        "mmap" | "mmap2" => (
+            vec![(2, PROT_EXEC, PROT_EXEC), (3, MAP_ANONYMOUS, 0)],
+            vec![
+                vec![(2, PROT_EXEC, 0)],
+                vec![(2, PROT_EXEC, PROT_EXEC), (3, MAP_ANONYMOUS, MAP_ANONYMOUS)],
+            ],
+        ),
+        "personality" => (
+            vec![(0, READ_IMPLIES_EXEC, READ_IMPLIES_EXEC)],
+            vec![vec![(0, READ_IMPLIES_EXEC, 0)]],
+        ),
+        // mprotect, pkey_mprotect
+        _ => (
+            vec![(2, PROT_EXEC, PROT_EXEC)],
+            vec![vec![(2, PROT_EXEC, 0)]],
+        ),
+    }
+}
+
+fn masked_args(conds: &[Masked]) -> Value {
+    Value::Array(
+        conds
+            .iter()
+            .map(|(index, mask, datum)| {
+                json!({"index": index, "value": mask, "valueTwo": datum, "op": "SCMP_CMP_MASKED_EQ"})
+            })
+            .collect(),
+    )
+}
+
+/// What [`merge_mappings`] did with each of [`MAPPING_SYSCALLS`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct MappingMerge {
+    /// Trapped under their conditions.
+    pub notified: Vec<String>,
+    /// The profile denies them (or allows them only by its default action being a denial).
+    pub left_denied: Vec<String>,
+    /// The profile has argument conditions of its own for them: left as they are, not trapped
+    /// (Docker's default profile restricts `personality` so; `READ_IMPLIES_EXEC` is then
+    /// already refused).
+    pub untrapped: Vec<String>,
+}
+
+/// Merge the mapping NOTIFY rules into a profile [`merge_notify`] has already merged (an
+/// object). As for the exec rule, a trapped name is first removed from the profile's
+/// unconditional ALLOW/LOG rules (libseccomp keeps the first action added for a duplicate
+/// rule); unlike it, every call the conditions do not trap gets the profile's own action back
+/// through complementary conditional rules (written only when that action is not the default
+/// one: libcontainer skips such rules).
+pub fn merge_mappings(seccomp: &mut Value) -> Result<MappingMerge, SpecError> {
+    let mut out = MappingMerge::default();
+    let obj = seccomp
+        .as_object_mut()
+        .ok_or_else(|| SpecError::Shape("linux.seccomp is not an object".into()))?;
+    let default_action = obj
+        .get("defaultAction")
+        .and_then(Value::as_str)
+        .ok_or_else(|| SpecError::Shape("linux.seccomp.defaultAction missing".into()))?
+        .to_string();
+    let Some(rules) = obj.get_mut("syscalls").and_then(Value::as_array_mut) else {
+        return Err(SpecError::Shape(
+            "linux.seccomp.syscalls is not an array".into(),
+        ));
+    };
+    let n = MAPPING_SYSCALLS.len();
+    let mut effective: Vec<String> = vec![default_action.clone(); n];
+    let mut explicitly = vec![false; n];
+    let mut conditional = vec![false; n];
+    for rule in rules.iter() {
+        let action = rule
+            .get("action")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let has_args = rule
+            .get("args")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        for name in rule_names(rule) {
+            if let Some(i) = MAPPING_SYSCALLS.iter().position(|m| *m == name) {
+                if has_args {
+                    conditional[i] = true;
+                } else if !explicitly[i] {
+                    // libseccomp keeps the first unconditional action added for a syscall.
+                    effective[i] = action.to_string();
+                    explicitly[i] = true;
+                }
+            }
+        }
+    }
+    let notify: Vec<&str> = MAPPING_SYSCALLS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !conditional[*i] && is_permissive(&effective[*i]))
+        .map(|(_, n)| *n)
+        .collect();
+    rules.retain_mut(|rule| {
+        let action = rule
+            .get("action")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let has_args = rule
+            .get("args")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        if !is_permissive(&action) || has_args {
+            return true;
+        }
+        let Some(r) = rule.as_object_mut() else {
+            return true;
+        };
+        if r.get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| notify.contains(&n))
+        {
+            r.remove("name");
+        }
+        if let Some(names) = r.get_mut("names").and_then(Value::as_array_mut) {
+            names.retain(|n| n.as_str().is_none_or(|s| !notify.contains(&s)));
+        }
+        // Keep a rule that still names something (or never named anything we know of).
+        !rule_names(rule).is_empty() || rule.get("names").is_none() && rule.get("name").is_none()
+    });
+    for (i, name) in MAPPING_SYSCALLS.iter().enumerate() {
+        if conditional[i] {
+            out.untrapped.push(name.to_string());
+            continue;
+        }
+        if !notify.contains(name) {
+            out.left_denied.push(name.to_string());
+            continue;
+        }
+        out.notified.push(name.to_string());
+        let (trap, rest) = mapping_conditions(name);
+        rules.push(
+            json!({"names": [name], "action": "SCMP_ACT_NOTIFY", "args": masked_args(&trap)}),
+        );
+        if effective[i] != default_action {
+            for conds in rest {
+                rules.push(
+                    json!({"names": [name], "action": effective[i], "args": masked_args(&conds)}),
+                );
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn rule_names(rule: &Value) -> Vec<String> {
@@ -510,6 +687,224 @@ mod tests {
         }
     }
 
+    /// Docker's default profile, as far as mappings go: mmap, mmap2, mprotect and pkey_mprotect
+    /// in its big ALLOW rule, personality allowed for a few personas only.
+    fn docker_mappings() -> Value {
+        json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [
+                {"names": ["execve", "mmap", "mmap2", "mprotect", "munmap", "pkey_mprotect", "read"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 4294967295u64, "op": "SCMP_CMP_EQ"}]}
+            ]
+        })
+    }
+
+    fn rules_for<'a>(s: &'a Value, name: &str, action: &str) -> Vec<&'a Value> {
+        s["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["action"] == action && rule_names(r).iter().any(|n| n == name))
+            .collect()
+    }
+
+    fn masked(index: u32, mask: u64, datum: u64) -> Value {
+        json!({"index": index, "value": mask, "valueTwo": datum, "op": "SCMP_CMP_MASKED_EQ"})
+    }
+
+    #[test]
+    fn docker_profile_traps_exec_mappings_and_keeps_every_other_mapping_allowed() {
+        let mut s = docker_mappings();
+        merge_notify(&mut s).unwrap();
+        let r = merge_mappings(&mut s).unwrap();
+        assert_eq!(r.notified, ["mmap", "mmap2", "mprotect", "pkey_mprotect"]);
+        assert_eq!(r.untrapped, ["personality"]);
+        assert!(r.left_denied.is_empty());
+        // No unconditional ALLOW is left for a trapped name; munmap and read keep theirs.
+        let allowed = names_with_action(&s, "SCMP_ACT_ALLOW");
+        for trapped in &r.notified {
+            for rule in rules_for(&s, trapped, "SCMP_ACT_ALLOW") {
+                assert!(
+                    rule["args"].as_array().is_some_and(|a| !a.is_empty()),
+                    "{rule}"
+                );
+            }
+        }
+        assert!(allowed.contains(&"munmap".to_string()) && allowed.contains(&"read".to_string()));
+        for mmap in ["mmap", "mmap2"] {
+            let notify = rules_for(&s, mmap, "SCMP_ACT_NOTIFY");
+            assert_eq!(notify.len(), 1);
+            assert_eq!(
+                notify[0]["args"],
+                json!([masked(2, 4, 4), masked(3, 0x20, 0)])
+            );
+            let allow: Vec<_> = rules_for(&s, mmap, "SCMP_ACT_ALLOW")
+                .iter()
+                .map(|r| r["args"].clone())
+                .collect();
+            assert_eq!(
+                allow,
+                [
+                    json!([masked(2, 4, 0)]),
+                    json!([masked(2, 4, 4), masked(3, 0x20, 0x20)])
+                ]
+            );
+        }
+        for mprotect in ["mprotect", "pkey_mprotect"] {
+            let notify = rules_for(&s, mprotect, "SCMP_ACT_NOTIFY");
+            assert_eq!(notify[0]["args"], json!([masked(2, 4, 4)]));
+            let allow = rules_for(&s, mprotect, "SCMP_ACT_ALLOW");
+            assert_eq!(allow.len(), 1);
+            assert_eq!(allow[0]["args"], json!([masked(2, 4, 0)]));
+        }
+        // The profile's own personality rules are untouched, and not trapped.
+        assert_eq!(rules_for(&s, "personality", "SCMP_ACT_ALLOW").len(), 3);
+        assert!(rules_for(&s, "personality", "SCMP_ACT_NOTIFY").is_empty());
+        // Still a valid OCI seccomp section.
+        let parsed: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(s).unwrap();
+        assert!(parsed.syscalls().as_ref().unwrap().len() > 5);
+    }
+
+    #[test]
+    fn an_allow_all_profile_gets_the_traps_alone_and_a_denied_mapping_stays_denied() {
+        let mut s = Value::Null;
+        merge_notify(&mut s).unwrap();
+        let r = merge_mappings(&mut s).unwrap();
+        assert_eq!(r.notified, MAPPING_SYSCALLS);
+        assert_eq!(
+            rules_for(&s, "personality", "SCMP_ACT_NOTIFY")[0]["args"],
+            json!([masked(0, 0x0040_0000, 0x0040_0000)])
+        );
+        // The default action already allows the rest: no rule repeats it.
+        assert!(names_with_action(&s, "SCMP_ACT_ALLOW").is_empty());
+
+        let mut s = json!({"defaultAction": "SCMP_ACT_LOG", "syscalls": [
+            {"names": ["mprotect"], "action": "SCMP_ACT_ERRNO"},
+            {"names": ["mmap"], "action": "SCMP_ACT_ALLOW"}]});
+        merge_notify(&mut s).unwrap();
+        let r = merge_mappings(&mut s).unwrap();
+        assert_eq!(r.left_denied, ["mprotect"]);
+        assert_eq!(
+            r.notified,
+            ["mmap", "mmap2", "pkey_mprotect", "personality"]
+        );
+        assert_eq!(names_with_action(&s, "SCMP_ACT_ERRNO"), ["mprotect"]);
+        // mmap was explicitly allowed under a LOG default: its complements say ALLOW.
+        assert_eq!(rules_for(&s, "mmap", "SCMP_ACT_ALLOW").len(), 2);
+        assert!(rules_for(&s, "pkey_mprotect", "SCMP_ACT_LOG").is_empty());
+
+        let mut s = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["execve", "execveat"], "action": "SCMP_ACT_ALLOW"}]});
+        merge_notify(&mut s).unwrap();
+        let r = merge_mappings(&mut s).unwrap();
+        assert_eq!(r.left_denied, MAPPING_SYSCALLS);
+        assert!(r.notified.is_empty());
+    }
+
+    #[test]
+    fn mappings_off_installs_no_mapping_rule() {
+        for mappings in [false, true] {
+            let mut spec = json!({
+                "process": {"args": ["sh"]},
+                "root": {"path": "rootfs"},
+                "linux": {"seccomp": docker_mappings()}
+            });
+            let report = Rewrite {
+                container_id: "c1",
+                bundle: Path::new("/b"),
+                listener_path: Path::new("/run/scrun.d/k/sup.sock"),
+                listener_metadata: "{}".into(),
+                systemd_cgroup: false,
+                delegate: false,
+                mappings,
+            }
+            .apply(&mut spec)
+            .unwrap();
+            let s = &spec["linux"]["seccomp"];
+            let notified = names_with_action(s, "SCMP_ACT_NOTIFY");
+            let trapped = MAPPING_SYSCALLS
+                .iter()
+                .any(|m| notified.iter().any(|n| n == m));
+            assert_eq!(trapped, mappings, "{s}");
+            if !mappings {
+                assert_eq!(report.mappings, MappingMerge::default());
+                // mmap keeps its unconditional ALLOW, exactly as the caller wrote it.
+                assert!(
+                    rules_for(s, "mmap", "SCMP_ACT_ALLOW")
+                        .iter()
+                        .all(|r| r.get("args").is_none())
+                );
+                assert!(s.to_string().matches("SCMP_CMP_MASKED_EQ").next().is_none());
+            }
+        }
+    }
+
+    /// Random profiles through both merges: never a panic; every trapped mapping syscall has one
+    /// NOTIFY rule and no unconditional permissive rule left.
+    #[test]
+    fn mapping_merge_never_panics_and_leaves_no_unconditional_allow() {
+        let mut x: u64 = 0x5EED_0014;
+        let mut next = move |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let actions = [
+            "SCMP_ACT_ALLOW",
+            "SCMP_ACT_LOG",
+            "SCMP_ACT_ERRNO",
+            "SCMP_ACT_KILL",
+        ];
+        let names = ["mmap", "mprotect", "personality", "mmap2", "read", "execve"];
+        for _ in 0..3000 {
+            let mut rules = Vec::new();
+            for _ in 0..next(5) {
+                let pick = |k: u64| json!(names[k as usize]);
+                let mut r = match next(4) {
+                    0 => {
+                        json!({"name": names[next(6) as usize], "action": actions[next(4) as usize]})
+                    }
+                    1 => json!({"action": actions[next(4) as usize]}),
+                    _ => json!({"names": (0..next(4)).map(|_| pick(next(6))).collect::<Vec<_>>(),
+                                "action": actions[next(4) as usize]}),
+                };
+                if next(4) == 0 {
+                    r["args"] = json!([{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]);
+                }
+                rules.push(r);
+            }
+            let mut profile = if next(6) == 0 {
+                Value::Null
+            } else {
+                json!({"defaultAction": actions[next(4) as usize], "syscalls": rules})
+            };
+            if merge_notify(&mut profile).is_err() {
+                continue;
+            }
+            let Ok(r) = merge_mappings(&mut profile) else {
+                continue;
+            };
+            for n in &r.notified {
+                assert_eq!(
+                    rules_for(&profile, n, "SCMP_ACT_NOTIFY").len(),
+                    1,
+                    "{profile}"
+                );
+                for a in ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG"] {
+                    for rule in rules_for(&profile, n, a) {
+                        assert!(rule.get("args").is_some(), "{n}: {rule} in {profile}");
+                    }
+                }
+            }
+            let all = r.notified.len() + r.left_denied.len() + r.untrapped.len();
+            assert_eq!(all, MAPPING_SYSCALLS.len());
+        }
+    }
+
     #[test]
     fn full_rewrite() {
         let mut spec = json!({
@@ -526,6 +921,7 @@ mod tests {
             listener_metadata: "{}".into(),
             systemd_cgroup: false,
             delegate: false,
+            mappings: true,
         };
         rw.apply(&mut spec).unwrap();
         assert_eq!(spec["root"]["path"], "/b/rootfs");

@@ -15,6 +15,7 @@ use crate::cli::GlobalOpts;
 use crate::identity;
 use crate::scrun_dir::{Meta, ScrunDir};
 use crate::spec_rewrite::Rewrite;
+use scrun_detect::policy::Mappings;
 
 /// What `create` and `run` share.
 pub struct CreateArgs<'a> {
@@ -141,6 +142,10 @@ fn prepare(
     }
     let caller = identity::detect(&spec, &bundle);
     let mode = identity::mode_override(&spec, &caller)?.unwrap_or(policy.config.mode);
+    let mappings = match identity::mappings_override(&spec, &caller)? {
+        Some(m) => m,
+        None => policy.config.mappings_for(mode),
+    };
     super::validate_for_create(&policy.config, &identity::rule_overrides(&spec, &caller))?;
     let metadata = serde_json::json!({"id": a.id, "scrunDir": sdir.path}).to_string();
     let agent = crate::delegation::container_agent(&spec);
@@ -162,6 +167,7 @@ fn prepare(
         listener_metadata: metadata,
         systemd_cgroup: global.systemd_cgroup,
         delegate: agent.is_some(),
+        mappings: mappings != Mappings::Off,
     }
     .apply(&mut spec)
     .with_context(|| format!("cannot prepare {}/config.json", bundle.display()))?;
@@ -204,6 +210,14 @@ fn prepare(
             crate::logging::Format::Text
         },
         view_untrapped: !report.view_untrapped.is_empty(),
+        // The container's own agent holds the listener: nothing of scrun's is trapped.
+        mappings: if agent.is_some() {
+            Mappings::Off
+        } else {
+            mappings
+        },
+        mappings_trapped: report.mappings.notified,
+        mappings_untrapped: report.mappings.untrapped,
     };
     sdir.save_meta(&meta)?;
     crate::supervisor::precheck_entrypoint(sdir, &spec)?;

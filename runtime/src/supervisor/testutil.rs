@@ -67,6 +67,9 @@ impl Fixture {
             scrun_bin: PathBuf::from("/nonexistent/scrun"),
             log_format: crate::logging::Format::Json,
             view_untrapped: false,
+            mappings: scrun_detect::policy::Mappings::following(mode),
+            mappings_trapped: vec!["mmap".into(), "mprotect".into()],
+            mappings_untrapped: Vec::new(),
         };
         sdir.save_meta(&meta).expect("save meta");
         Fixture {
