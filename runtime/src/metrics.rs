@@ -46,8 +46,12 @@ pub struct Counters {
     blocked: AtomicU64,
     errors: AtomicU64,
     gate_events: AtomicU64,
-    findings: [AtomicU64; 6],
+    findings: [AtomicU64; Category::ALL.len()],
     latency: [AtomicU64; NB],
+    /// Mapping calls by [`MapOutcome`], and their latency (the same buckets as execs').
+    mappings: [AtomicU64; MapOutcome::ALL.len()],
+    mapping_latency: [AtomicU64; NB],
+    mapping_latency_sum_ns: AtomicU64,
     latency_sum_ns: AtomicU64,
     hashed_bytes: AtomicU64,
     cache_hits: AtomicU64,
@@ -64,6 +68,47 @@ pub enum Outcome {
     Error,
 }
 
+/// How a trapped mapping call (`[supervisor] mappings`) was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapOutcome {
+    /// A file was decided and the call let through.
+    Allowed,
+    /// A file the policy blocks: EPERM.
+    Blocked,
+    /// Nothing to decide: anonymous memory (an `mprotect` of JIT code), a memory file, a device.
+    NotAFile,
+    /// Undecidable, failed as the kernel would have, or the process was gone.
+    Error,
+}
+
+impl MapOutcome {
+    /// Every outcome, in the order of the counters.
+    pub const ALL: [MapOutcome; 4] = [
+        MapOutcome::Allowed,
+        MapOutcome::Blocked,
+        MapOutcome::NotAFile,
+        MapOutcome::Error,
+    ];
+
+    /// The `outcome` label of `scrun_mappings_total`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MapOutcome::Allowed => "allowed",
+            MapOutcome::Blocked => "blocked",
+            MapOutcome::NotAFile => "not-a-file",
+            MapOutcome::Error => "error",
+        }
+    }
+}
+
+fn bucket_of(elapsed: Duration) -> usize {
+    let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+    LATENCY_BUCKETS_US
+        .iter()
+        .position(|b| us <= *b)
+        .unwrap_or(NB - 1)
+}
+
 /// This process's counters.
 pub static COUNTERS: Counters = Counters::new();
 
@@ -76,8 +121,11 @@ impl Counters {
             blocked: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             gate_events: AtomicU64::new(0),
-            findings: [const { AtomicU64::new(0) }; 6],
+            findings: [const { AtomicU64::new(0) }; Category::ALL.len()],
             latency: [const { AtomicU64::new(0) }; NB],
+            mappings: [const { AtomicU64::new(0) }; MapOutcome::ALL.len()],
+            mapping_latency: [const { AtomicU64::new(0) }; NB],
+            mapping_latency_sum_ns: AtomicU64::new(0),
             latency_sum_ns: AtomicU64::new(0),
             hashed_bytes: AtomicU64::new(0),
             cache_hits: AtomicU64::new(0),
@@ -95,13 +143,22 @@ impl Counters {
             Outcome::Error => &self.errors,
         }
         .fetch_add(1, Relaxed);
-        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        let bucket = LATENCY_BUCKETS_US
-            .iter()
-            .position(|b| us <= *b)
-            .unwrap_or(NB - 1);
-        self.latency[bucket].fetch_add(1, Relaxed);
+        self.latency[bucket_of(elapsed)].fetch_add(1, Relaxed);
         self.latency_sum_ns.fetch_add(
+            u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
+            Relaxed,
+        );
+    }
+
+    /// One trapped mapping call answered after `elapsed`.
+    pub fn mapping(&self, outcome: MapOutcome, elapsed: Duration) {
+        let i = MapOutcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or(0);
+        self.mappings[i].fetch_add(1, Relaxed);
+        self.mapping_latency[bucket_of(elapsed)].fetch_add(1, Relaxed);
+        self.mapping_latency_sum_ns.fetch_add(
             u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX),
             Relaxed,
         );
@@ -156,6 +213,18 @@ impl Counters {
             cache_hits: self.cache_hits.load(Relaxed),
             cache_misses: self.cache_misses.load(Relaxed),
             supervisor_restarts: self.restarts.load(Relaxed),
+            mappings: MapOutcome::ALL
+                .iter()
+                .zip(&self.mappings)
+                .map(|(o, n)| (o.as_str().to_owned(), n.load(Relaxed)))
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+            mapping_latency_buckets: self
+                .mapping_latency
+                .iter()
+                .map(|b| b.load(Relaxed))
+                .collect(),
+            mapping_latency_sum_ns: self.mapping_latency_sum_ns.load(Relaxed),
         }
     }
 }
@@ -178,6 +247,21 @@ pub struct Snapshot {
     pub cache_hits: u64,
     pub cache_misses: u64,
     pub supervisor_restarts: u64,
+    /// Trapped mapping calls by outcome label ([`MapOutcome::as_str`]).
+    pub mappings: BTreeMap<String, u64>,
+    /// As `latency_buckets`, for mapping calls.
+    pub mapping_latency_buckets: Vec<u64>,
+    pub mapping_latency_sum_ns: u64,
+}
+
+/// Adds `from` into `into` bucket by bucket (a longer one grows `into`).
+fn add_buckets(into: &mut Vec<u64>, from: &[u64]) {
+    if into.len() < from.len() {
+        into.resize(from.len(), 0);
+    }
+    for (a, b) in into.iter_mut().zip(from) {
+        *a += b;
+    }
 }
 
 impl Snapshot {
@@ -191,13 +275,16 @@ impl Snapshot {
         for (k, v) in &o.findings {
             *self.findings.entry(k.clone()).or_default() += v;
         }
-        if self.latency_buckets.len() < o.latency_buckets.len() {
-            self.latency_buckets.resize(o.latency_buckets.len(), 0);
-        }
-        for (a, b) in self.latency_buckets.iter_mut().zip(&o.latency_buckets) {
-            *a += b;
-        }
+        add_buckets(&mut self.latency_buckets, &o.latency_buckets);
         self.latency_sum_ns += o.latency_sum_ns;
+        for (k, v) in &o.mappings {
+            *self.mappings.entry(k.clone()).or_default() += v;
+        }
+        add_buckets(
+            &mut self.mapping_latency_buckets,
+            &o.mapping_latency_buckets,
+        );
+        self.mapping_latency_sum_ns += o.mapping_latency_sum_ns;
         self.hashed_bytes += o.hashed_bytes;
         self.cache_hits += o.cache_hits;
         self.cache_misses += o.cache_misses;
@@ -299,30 +386,33 @@ impl Collector for NodeMetrics {
                     .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
             }
         }
+        histogram(
+            &mut enc,
+            "scrun_decision_seconds",
+            "Time from receiving a trapped exec to answering it.",
+            &t.latency_buckets,
+            t.latency_sum_ns,
+        )?;
         {
-            // prometheus-client takes per-bucket counts and makes them cumulative itself.
-            let mut count = 0u64;
-            let mut buckets = Vec::with_capacity(NB);
-            for (i, n) in t.latency_buckets.iter().enumerate() {
-                count += n;
-                let le = LATENCY_BUCKETS_US
-                    .get(i)
-                    .map_or(f64::INFINITY, |us| *us as f64 / 1e6);
-                buckets.push((le, *n));
-            }
-            enc.encode_descriptor(
-                "scrun_decision_seconds",
-                "Time from receiving a trapped exec to answering it.",
+            let mut fam = enc.encode_descriptor(
+                "scrun_mappings",
+                "Trapped mapping calls ([supervisor] mappings: mmap of a file or mprotect with PROT_EXEC, personality(READ_IMPLIES_EXEC)) by outcome: allowed, blocked (EPERM), not-a-file (anonymous memory, a memory file, a device), error.",
                 None,
-                MetricType::Histogram,
-            )?
-            .encode_histogram::<NoLabelSet>(
-                t.latency_sum_ns as f64 / 1e9,
-                count,
-                &buckets,
-                None,
+                MetricType::Counter,
             )?;
+            for o in MapOutcome::ALL {
+                let v = t.mappings.get(o.as_str()).copied().unwrap_or(0);
+                fam.encode_family(&[("outcome", o.as_str())])?
+                    .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+            }
         }
+        histogram(
+            &mut enc,
+            "scrun_mapping_seconds",
+            "Time from receiving a trapped mapping call to answering it.",
+            &t.mapping_latency_buckets,
+            t.mapping_latency_sum_ns,
+        )?;
         counter(
             &mut enc,
             "scrun_hashed_bytes",
@@ -384,6 +474,28 @@ impl Collector for NodeMetrics {
         }
         Ok(())
     }
+}
+
+/// A latency histogram from per-bucket counts of [`LATENCY_BUCKETS_US`] (+Inf last).
+fn histogram(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    per_bucket: &[u64],
+    sum_ns: u64,
+) -> std::fmt::Result {
+    // prometheus-client takes per-bucket counts and makes them cumulative itself.
+    let mut count = 0u64;
+    let mut buckets = Vec::with_capacity(NB);
+    for (i, n) in per_bucket.iter().enumerate() {
+        count += n;
+        let le = LATENCY_BUCKETS_US
+            .get(i)
+            .map_or(f64::INFINITY, |us| *us as f64 / 1e6);
+        buckets.push((le, *n));
+    }
+    enc.encode_descriptor(name, help, None, MetricType::Histogram)?
+        .encode_histogram::<NoLabelSet>(sum_ns as f64 / 1e9, count, &buckets, None)
 }
 
 /// The Prometheus text exposition of `m`.
@@ -477,6 +589,8 @@ mod tests {
         c.decision(None, true, 0);
         c.gate_event();
         c.restart();
+        c.mapping(MapOutcome::Allowed, Duration::from_micros(8));
+        c.mapping(MapOutcome::NotAFile, Duration::from_micros(30));
         let mut total = c.snapshot();
         total.add(&c.snapshot());
         assert_eq!(total.execs, 6);
@@ -502,6 +616,12 @@ mod tests {
             "scrun_supervisor_restarts_total 2",
             "scrun_supervisors 2",
             "scrun_feed_age_seconds{source=\"feed.txt\"} 12.5",
+            "scrun_mappings_total{outcome=\"allowed\"} 2",
+            "scrun_mappings_total{outcome=\"blocked\"} 0",
+            "scrun_mappings_total{outcome=\"not-a-file\"} 2",
+            "scrun_mapping_seconds_bucket{le=\"0.00001\"} 2",
+            "scrun_mapping_seconds_count 4",
+            "scrun_findings_total{category=\"Execution: Added Library Loaded\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
         }

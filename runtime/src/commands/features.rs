@@ -58,12 +58,20 @@ fn exec_guard() -> String {
         Some(_) => "not listed",
         None => "unknown (securityfs not mounted)",
     };
+    // PROCMAP_QUERY (6.11) tells a file-backed mprotect range from anonymous memory.
+    let here = exec_guard as *const () as u64;
+    let procmap = match scrun_kernel::maps::file_backed(std::process::id(), here, 1) {
+        Ok(_) => "file-backed ranges found with PROCMAP_QUERY",
+        Err(_) => "PROCMAP_QUERY unavailable: every such mprotect is undecidable",
+    };
     format!(
         "seccomp user-notify on execve/execveat (+chroot/pivot_root); caller view: {}; \
          fanotify FAN_OPEN_EXEC_PERM on the rootfs overlay superblock (enforce); \
          other mounts present at start: marked (private superblocks: filesystem marks, \
          host-shared: mount marks); mounts made later: not marked; \
-         mmap PROT_EXEC supervision: no; bpf LSM: {bpf_lsm}",
+         executable file mappings ([supervisor] mappings, default: the container's mode): \
+         seccomp user-notify on mmap of a file with PROT_EXEC, mprotect/pkey_mprotect with \
+         PROT_EXEC ({procmap}), personality(READ_IMPLIES_EXEC); bpf LSM: {bpf_lsm}",
         if pidfd_ns {
             "pidfd mount-namespace check per exec"
         } else {
@@ -82,6 +90,14 @@ mod tests {
     #[test]
     fn parses_as_runtime_spec_features_with_notify() {
         let v = super::features_json();
+        let guard = v["annotations"]["io.github.scrun.exec-guard"]
+            .as_str()
+            .unwrap();
+        assert!(
+            guard.contains("executable file mappings")
+                && guard.contains("found with PROCMAP_QUERY"),
+            "{guard}"
+        );
         let f: oci_spec::runtime::Features = serde_json::from_value(v.clone()).unwrap();
         let seccomp = f.linux().as_ref().unwrap().seccomp().as_ref().unwrap();
         assert!(

@@ -1,5 +1,6 @@
-//! Answering a notification: sending the answer, deciding a big file on the hash pool instead of
-//! the listener's thread, and containing a panic while deciding (never a hang).
+//! Answering a notification: handing it to its job (an exec to [`super::exec`], a mapping call to
+//! [`super::mapping`]), sending the answer, deciding a big file on the hash pool instead of the
+//! listener's thread, and containing a panic while deciding (never a hang).
 
 use std::sync::Arc;
 
@@ -10,6 +11,23 @@ use scrun_kernel::view::Views;
 use super::Shared;
 use super::exec::{self, Answer};
 use super::loaded::ThreadCache;
+use super::mapping;
+
+/// The job of one notification: a mapping call, else an exec (or a view change, which `exec`
+/// takes care of).
+fn handle(
+    shared: &Shared,
+    listener: &Listener,
+    views: &mut Views,
+    cache: &mut ThreadCache,
+    notif: &Notification,
+    may_defer: bool,
+) -> Answer {
+    match notif.map_call() {
+        Some(call) => mapping::handle(shared, listener, views, notif, &call, may_defer),
+        None => exec::handle(shared, listener, views, cache, notif, may_defer),
+    }
+}
 
 /// Decides one notification on the listener's thread and answers it (or hands it to the hash
 /// pool). A panic is contained: `views` and `cache` start over (the same container root), since
@@ -22,7 +40,7 @@ pub fn decide_and_answer(
     notif: Notification,
 ) {
     let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        exec::handle(shared, listener, views, cache, &notif, true)
+        handle(shared, listener, views, cache, &notif, true)
     }))
     .unwrap_or_else(|panic| {
         *views = views.fork();
@@ -59,7 +77,7 @@ fn defer(shared: &Arc<Shared>, listener: &Arc<Listener>, views: &Views, notif: N
     let job: scrun_detect::hashpool::Job = Box::new(move || {
         let mut cache = ThreadCache::default();
         let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            exec::handle(&sh, &l, &mut v, &mut cache, &notif, false)
+            handle(&sh, &l, &mut v, &mut cache, &notif, false)
         }))
         .unwrap_or_else(|panic| contained_panic(&sh, &notif, panic.as_ref()));
         respond(&sh, &l, &notif, answer);
@@ -69,8 +87,9 @@ fn defer(shared: &Arc<Shared>, listener: &Arc<Listener>, views: &Views, notif: N
     }
 }
 
-/// A panic while deciding one exec: logged and counted for `scrun state`; the exec fails closed
-/// in enforce mode and is let through in audit mode.
+/// A panic while deciding one exec (or mapping call): logged and counted for `scrun state`; the
+/// call fails closed in enforce mode (the mappings' mode for a mapping call) and is let through
+/// in audit mode.
 fn contained_panic(
     shared: &Shared,
     notif: &Notification,
@@ -81,15 +100,27 @@ fn contained_panic(
         .map(|s| (*s).to_string())
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into());
-    let enforce = shared.engine.mode == Mode::Enforce;
+    let mapping = notif.map_call().is_some();
+    let (kind, mode) = if mapping {
+        let library = scrun_detect::engine::LoadedAs::Library;
+        ("mapping", shared.engine.engine.mode_for(library))
+    } else {
+        ("exec", shared.engine.mode)
+    };
+    let enforce = mode == Mode::Enforce;
     let msg = format!(
-        "exec decision for pid {} panicked ({what}); the exec was {}",
+        "{kind} decision for pid {} panicked ({what}); the {kind} was {}",
         notif.pid,
         if enforce { "denied" } else { "allowed" }
     );
     shared.log.error(format_args!("{msg}"));
     super::health::note_failure(&shared.sdir, &msg);
-    crate::metrics::COUNTERS.exec(crate::metrics::Outcome::Error, std::time::Duration::ZERO);
+    if mapping {
+        crate::metrics::COUNTERS
+            .mapping(crate::metrics::MapOutcome::Error, std::time::Duration::ZERO);
+    } else {
+        crate::metrics::COUNTERS.exec(crate::metrics::Outcome::Error, std::time::Duration::ZERO);
+    }
     if enforce {
         Answer::Errno(libc::EPERM)
     } else {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use scrun_detect::engine::{ContainerIdentity, Decision, Engine, ExecEvent, ProcessInfo};
+use scrun_detect::engine::{ContainerIdentity, Decision, Engine, ExecEvent, LoadedAs, ProcessInfo};
 use scrun_detect::event::Strings;
 use scrun_detect::feeds::{FeedSet, Intel};
 use scrun_detect::policy::{Config, Mode};
@@ -153,7 +153,8 @@ impl Context {
             meta.rootfs_dev,
             identity,
         )
-        .with_rules(rules);
+        .with_rules(rules)
+        .with_mapping_mode(meta.mappings.mode().unwrap_or(mode));
         Ok(Self {
             rootfs: meta.rootfs.clone(),
             engine,
@@ -180,6 +181,9 @@ pub struct Via {
     /// The path as the exec's caller saw it, when it differs from the container path (the
     /// caller is in a chroot or another mount namespace).
     pub caller_path: Option<String>,
+    /// Mapped executable by a running process (`mmap`/`mprotect`), not exec'd: decided as a
+    /// library, in the mappings' mode; the finding names the mapping process.
+    pub library: bool,
 }
 
 /// The engine's view of a resolved file (an unlinked one is told apart: its provenance comes
@@ -209,11 +213,17 @@ pub fn decide(
     via: Via,
 ) -> Decision {
     let target = target_of(resolved);
+    let loaded_as = if via.library {
+        LoadedAs::Library
+    } else {
+        LoadedAs::Exec
+    };
     let process = ProcessInfo {
         pid: i64::from(pid),
         ppid: 0,
         name: String::new(),
-        binary_path: Some(resolved.path.display().to_string()),
+        // A library's process runs its own executable (read for a finding, in `enrich`).
+        binary_path: (!via.library).then(|| resolved.path.display().to_string()),
         // Filled in below, only when a finding is written.
         args: Vec::new(),
         args_truncated: false,
@@ -234,7 +244,7 @@ pub fn decide(
         target,
         interpreter: via.interpreter,
         loader: via.loader,
-        loaded_as: scrun_detect::event::LoadedAs::Exec,
+        loaded_as,
     };
     let (decided_by, changed) = (via.decided_by, via.changed_after_decision);
     let caller_path = via.caller_path;
@@ -324,12 +334,18 @@ fn enrich(event: &mut ExecEvent, pid: u32) {
     use scrun_kernel::proc_info;
     let ppid = proc_info::ppid(pid).unwrap_or(0);
     event.process.ppid = i64::from(ppid);
-    event.process.name = event
-        .target
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    if event.loaded_as == LoadedAs::Library {
+        // The process mapping the file is running its own program.
+        event.process.name = proc_info::comm(pid).unwrap_or_default();
+        event.process.binary_path = proc_info::exe_path(pid).map(|p| p.display().to_string());
+    } else {
+        event.process.name = event
+            .target
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+    }
     if ppid > 0 {
         event.parent = Some(super::rules::parent_info(
             ppid,

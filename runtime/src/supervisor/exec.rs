@@ -81,7 +81,7 @@ pub enum Answer {
 /// build; a static busybox is 2 MB); bigger ones the caches do not know are decided on the hash
 /// pool. Not lower: the pool's threads run `SCHED_IDLE`, so a container that keeps every CPU
 /// busy (race.rs's rewriting helper) would wait seconds for each exec of a fresh binary.
-const INLINE_HASH_MAX: u64 = 16 << 20;
+pub const INLINE_HASH_MAX: u64 = 16 << 20;
 
 fn mem_errno(e: &MemError) -> Option<i32> {
     match e {
@@ -103,7 +103,8 @@ pub fn handle(
     may_defer: bool,
 ) -> Answer {
     let Some(call) = notif.exec_call() else {
-        // chroot/pivot_root (the only other trapped syscalls; not counted as execs): from now on
+        // chroot/pivot_root (the other trapped syscalls besides the mapping calls, which
+        // `answer` hands to `mapping`; not counted as execs): from now on
         // no exec in this container is resolved in an assumed root. Set before the call may run.
         shared.views_tainted.store(true, Ordering::Release);
         return Answer::Continue;

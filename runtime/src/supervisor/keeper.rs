@@ -141,7 +141,37 @@ fn guard_summary(sdir: &ScrunDir, meta: &crate::scrun_dir::Meta, overlay: bool) 
     } else {
         "caller's root (per exec: no pidfd namespace ioctl on this kernel)"
     };
-    format!("seccomp user-notify in the {view}; {gate}")
+    format!(
+        "seccomp user-notify in the {view}; {gate}; {}",
+        mappings_summary(meta)
+    )
+}
+
+/// Mapping supervision as `scrun state` shows it: the mode and what the profile let scrun trap.
+fn mappings_summary(meta: &crate::scrun_dir::Meta) -> String {
+    use scrun_detect::policy::Mappings;
+    let trapped = &meta.mappings_trapped;
+    if meta.mappings == Mappings::Off {
+        return "executable file mappings: off (no mapping rule installed)".into();
+    }
+    if !trapped.iter().any(|n| n == "mmap") {
+        return format!(
+            "executable file mappings: {} configured, but the profile lets scrun trap no mmap",
+            meta.mappings
+        );
+    }
+    let mut s = format!(
+        "executable file mappings: {} (trapped: {})",
+        meta.mappings,
+        trapped.join(", ")
+    );
+    if !meta.mappings_untrapped.is_empty() {
+        s.push_str(&format!(
+            "; the profile's own argument rules: {}",
+            meta.mappings_untrapped.join(", ")
+        ));
+    }
+    s
 }
 
 fn keeper_setup(

@@ -26,6 +26,8 @@
 //!   memory, resolved in the caller's own root and mount namespace) -> one answer;
 //! - `loaded.rs`: every other file the kernel loads for that exec (`#!` interpreters, the ELF
 //!   interpreter, what a loader or shell is asked to run);
+//! - `mapping.rs`: one mapping notification (a file mapped executable by `mmap`/`mprotect`,
+//!   `personality(READ_IMPLIES_EXEC)`) -> the file decided as a library -> one answer;
 //! - `gate.rs`: the exec gate / watcher events and the lease-break thread;
 //! - `decide.rs`: the engine context and the decision (+ finding) on one resolved file;
 //! - `rules.rs`: the exec rules on one trapped exec (lazy argv/env/parent/fd reads, ancestry);
@@ -42,6 +44,7 @@ pub mod health;
 mod intake;
 mod keeper;
 mod loaded;
+mod mapping;
 mod mounts;
 mod precheck;
 mod rules;
