@@ -24,7 +24,7 @@ fn handle(
     may_defer: bool,
 ) -> Answer {
     match notif.map_call() {
-        Some(call) => mapping::handle(shared, listener, views, notif, &call, may_defer),
+        Some(call) => mapping::handle(shared, listener, views, cache, notif, &call, may_defer),
         None => exec::handle(shared, listener, views, cache, notif, may_defer),
     }
 }

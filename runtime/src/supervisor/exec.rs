@@ -241,6 +241,7 @@ fn handle_exec(
     // each decided like an exec.
     let more = loaded::chain(&mut view, cache, pid, &resolved, &path, &mut argv);
     for (file, caller_path, via) in more {
+        let operand = via.loader.is_some();
         let d = decide(
             ctx,
             &shared.log,
@@ -257,6 +258,8 @@ fn handle_exec(
         );
         if d.verdict == Verdict::Block {
             verdict = Verdict::Block;
+        } else if operand {
+            cache.note_operand(pid, scrun_detect::FileKey::from_metadata(&file.meta));
         }
     }
     if verdict == Verdict::Allow {

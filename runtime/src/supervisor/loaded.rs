@@ -21,17 +21,32 @@ use super::decide::Via;
 /// mistaken for the one seen.
 pub struct ThreadCache {
     images: scrun_detect::bounded::Bounded<scrun_detect::FileKey, Option<Image>>,
+    /// Per pid, the program a loader was asked to run (`ld.so ./bin`) and that was allowed: the
+    /// loader then maps it executable itself, and that mapping (same pid, same file identity)
+    /// is the exec already decided and reported, not a library load.
+    operands: scrun_detect::bounded::Bounded<u32, scrun_detect::FileKey>,
 }
 
 impl Default for ThreadCache {
     fn default() -> Self {
         ThreadCache {
             images: scrun_detect::bounded::Bounded::new(4096),
+            operands: scrun_detect::bounded::Bounded::new(1024),
         }
     }
 }
 
 impl ThreadCache {
+    /// `pid` exec'd a loader that is to run `key`, and that was allowed.
+    pub fn note_operand(&mut self, pid: u32, key: scrun_detect::FileKey) {
+        self.operands.insert(pid, key);
+    }
+
+    /// Whether `key` is what `pid`'s loader was asked to run (see `note_operand`).
+    pub fn is_operand(&mut self, pid: u32, key: &scrun_detect::FileKey) -> bool {
+        self.operands.get(&pid).is_some_and(|k| k == *key)
+    }
+
     /// What the kernel makes of the file's content (one read of its head and headers).
     pub fn image(&mut self, key: &scrun_detect::FileKey, r: &Resolved) -> Option<Image> {
         if let Some(v) = self.images.get(key) {

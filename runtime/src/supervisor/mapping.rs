@@ -31,6 +31,7 @@ use scrun_kernel::view::Views;
 use super::Shared;
 use super::decide::{Via, decide, target_of};
 use super::exec::{Answer, INLINE_HASH_MAX};
+use super::loaded::ThreadCache;
 use crate::metrics::{COUNTERS, MapOutcome};
 
 /// At most this much of `/proc/<pid>/cmdline` goes into a finding.
@@ -72,6 +73,7 @@ pub fn handle(
     shared: &Shared,
     listener: &Listener,
     views: &mut Views,
+    cache: &mut ThreadCache,
     notif: &Notification,
     call: &MapCall,
     may_defer: bool,
@@ -80,10 +82,10 @@ pub fn handle(
     let ended = match call.kind {
         MapKind::Personality => personality(shared, notif, call),
         MapKind::Mmap if call.maps_file_exec() => {
-            mmap(shared, listener, views, notif, call, may_defer)
+            mmap(shared, listener, views, cache, notif, call, may_defer)
         }
         MapKind::Mprotect | MapKind::PkeyMprotect if call.protects_exec() => {
-            mprotect(shared, listener, views, notif, call, may_defer)
+            mprotect(shared, listener, views, cache, notif, call, may_defer)
         }
         // The filter traps nothing else; an anonymous or non-executable call goes on.
         _ => Ended::NotAFile,
@@ -153,6 +155,7 @@ fn mmap(
     shared: &Shared,
     listener: &Listener,
     views: &mut Views,
+    cache: &mut ThreadCache,
     notif: &Notification,
     call: &MapCall,
     may_defer: bool,
@@ -187,7 +190,7 @@ fn mmap(
         return undecided(shared, format_args!("mmap in pid {pid}: no container root"));
     };
     match resolve::resolve_open(root, file) {
-        Ok(r) => decide_mapped(shared, notif, "mmap", &r, may_defer),
+        Ok(r) => decide_mapped(shared, cache, notif, "mmap", &r, may_defer),
         Err(e) => undecided(
             shared,
             format_args!("mmap of fd {fd} in pid {pid}: cannot name the file: {e}"),
@@ -199,6 +202,7 @@ fn mprotect(
     shared: &Shared,
     listener: &Listener,
     views: &mut Views,
+    cache: &mut ThreadCache,
     notif: &Notification,
     call: &MapCall,
     may_defer: bool,
@@ -264,7 +268,7 @@ fn mprotect(
                 );
             }
         };
-        match decide_mapped(shared, notif, syscall, &r, may_defer) {
+        match decide_mapped(shared, cache, notif, syscall, &r, may_defer) {
             Ended::NotAFile => {}
             Ended::Decided(Answer::Continue) => ended = Ended::Decided(Answer::Continue),
             other => return other,
@@ -276,6 +280,7 @@ fn mprotect(
 /// Decides one mapped file as a library.
 fn decide_mapped(
     shared: &Shared,
+    cache: &mut ThreadCache,
     notif: &Notification,
     syscall: &str,
     r: &Resolved,
@@ -283,6 +288,10 @@ fn decide_mapped(
 ) -> Ended {
     if !r.meta.is_file() || r.memfd || resolve::is_memory_file(&r.file, &r.meta) {
         return Ended::NotAFile;
+    }
+    // `ld.so ./bin` mapping the program its exec was decided (and reported) on.
+    if cache.is_operand(notif.pid, &scrun_detect::FileKey::from_metadata(&r.meta)) {
+        return Ended::Decided(Answer::Continue);
     }
     let ctx = &shared.engine;
     let target = target_of(r);
@@ -364,10 +373,11 @@ mod tests {
             let (n, _) = personality_call(0);
             let r = opened(&fx, "/bin/evil");
             assert_eq!(r.path, std::path::Path::new("/bin/evil"));
-            let answer = match decide_mapped(&shared, &n, "mmap", &r, true) {
-                Ended::Decided(a) => a,
-                _ => panic!("not decided"),
-            };
+            let answer =
+                match decide_mapped(&shared, &mut ThreadCache::default(), &n, "mmap", &r, true) {
+                    Ended::Decided(a) => a,
+                    _ => panic!("not decided"),
+                };
             match (answer, refused) {
                 (Answer::Errno(libc::EPERM), true) | (Answer::Continue, false) => {}
                 _ => panic!("wrong answer in {mode:?}"),
@@ -390,7 +400,7 @@ mod tests {
             let ok = opened(&fx, "/bin/ok");
             for _ in 0..2 {
                 assert!(matches!(
-                    decide_mapped(&shared, &n, "mmap", &ok, true),
+                    decide_mapped(&shared, &mut ThreadCache::default(), &n, "mmap", &ok, true),
                     Ended::Decided(Answer::Continue)
                 ));
             }
@@ -407,6 +417,29 @@ mod tests {
     }
 
     #[test]
+    fn the_program_a_loader_was_asked_to_run_is_not_a_second_finding() {
+        let fx = Fixture::new(Mode::Audit);
+        let shared = Shared::new(&fx.sdir).unwrap();
+        let (n, _) = personality_call(0);
+        let r = opened(&fx, "/bin/evil");
+        let mut cache = ThreadCache::default();
+        // `ld.so /bin/evil` was decided (and reported) at its exec by this pid.
+        cache.note_operand(n.pid, scrun_detect::FileKey::from_metadata(&r.meta));
+        assert!(matches!(
+            decide_mapped(&shared, &mut cache, &n, "mmap", &r, true),
+            Ended::Decided(Answer::Continue)
+        ));
+        assert!(findings(&fx).is_empty());
+        // Another process mapping the same file is a library load.
+        let other = Notification {
+            pid: n.pid + 1,
+            ..n
+        };
+        decide_mapped(&shared, &mut cache, &other, "mmap", &r, true);
+        assert_eq!(findings(&fx).len(), 1);
+    }
+
+    #[test]
     fn memory_files_and_devices_are_not_decided() {
         let fx = Fixture::new(Mode::Enforce);
         let shared = Shared::new(&fx.sdir).unwrap();
@@ -417,13 +450,13 @@ mod tests {
                 .unwrap();
         let r = resolve::resolve_open(&root, std::fs::File::from(memfd)).unwrap();
         assert!(matches!(
-            decide_mapped(&shared, &n, "mmap", &r, true),
+            decide_mapped(&shared, &mut ThreadCache::default(), &n, "mmap", &r, true),
             Ended::NotAFile
         ));
         let zero = std::fs::File::open("/dev/zero").unwrap();
         let r = resolve::resolve_open(&root, zero).unwrap();
         assert!(matches!(
-            decide_mapped(&shared, &n, "mmap", &r, true),
+            decide_mapped(&shared, &mut ThreadCache::default(), &n, "mmap", &r, true),
             Ended::NotAFile
         ));
         assert!(findings(&fx).is_empty());
