@@ -166,6 +166,11 @@ pub struct Meta {
     /// conditions): every exec is then resolved in its caller's own root.
     #[serde(default)]
     pub view_untrapped: bool,
+    /// Every syscall that can give a task another mount namespace is trapped or denied by the
+    /// filter (absent in states written before these traps: false, and every exec's namespace
+    /// is then checked).
+    #[serde(default)]
+    pub ns_trapped: bool,
 }
 
 #[cfg(test)]

@@ -204,6 +204,7 @@ fn prepare(
             crate::logging::Format::Text
         },
         view_untrapped: !report.view_untrapped.is_empty(),
+        ns_trapped: report.ns_untrapped.is_empty(),
     };
     sdir.save_meta(&meta)?;
     crate::supervisor::precheck_entrypoint(sdir, &spec)?;

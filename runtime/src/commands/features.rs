@@ -59,13 +59,14 @@ fn exec_guard() -> String {
         None => "unknown (securityfs not mounted)",
     };
     format!(
-        "seccomp user-notify on execve/execveat (+chroot/pivot_root); caller view: {}; \
+        "seccomp user-notify on execve/execveat (+chroot/pivot_root, and unshare/clone with \
+         CLONE_NEWNS, clone3, setns); caller view: {}; \
          fanotify FAN_OPEN_EXEC_PERM on the rootfs overlay superblock (enforce); \
          other mounts present at start: marked (private superblocks: filesystem marks, \
          host-shared: mount marks); mounts made later: not marked; \
          mmap PROT_EXEC supervision: no; bpf LSM: {bpf_lsm}",
         if pidfd_ns {
-            "pidfd mount-namespace check per exec"
+            "pidfd mount-namespace check per exec once a namespace syscall ran"
         } else {
             "per-exec /proc/<pid>/root"
         }

@@ -12,9 +12,9 @@ use scrun_detect::engine::Verdict;
 use scrun_detect::event::Strings;
 use scrun_detect::policy::Mode;
 use scrun_kernel::memory::{self, MemError};
-use scrun_kernel::notify::Listener;
+use scrun_kernel::notify::{Listener, ViewChange};
 use scrun_kernel::resolve;
-use scrun_kernel::view::Views;
+use scrun_kernel::view::{Taint, Views};
 
 use super::Shared;
 use super::decide::{Via, decide, target_of};
@@ -103,9 +103,16 @@ pub fn handle(
     may_defer: bool,
 ) -> Answer {
     let Some(call) = notif.exec_call() else {
-        // chroot/pivot_root (the only other trapped syscalls; not counted as execs): from now on
-        // no exec in this container is resolved in an assumed root. Set before the call may run.
-        shared.views_tainted.store(true, Ordering::Release);
+        // A view change (not counted as an exec): from now on this container's execs are checked
+        // as it requires (see scrun-kernel `view::Taint`). Set before the call may run. Any other
+        // trapped syscall (none is expected) is taken as the strongest change.
+        let taint = match notif.view_change() {
+            Some(ViewChange::Namespace) => Taint::Namespaces,
+            Some(ViewChange::Root) | None => Taint::Root,
+        };
+        shared
+            .views_tainted
+            .fetch_or(taint.bits(), Ordering::Release);
         return Answer::Continue;
     };
     let t0 = std::time::Instant::now();
@@ -165,8 +172,8 @@ fn handle_exec(
         return Answer::None;
     }
     // The caller's own view: its root (chroot) in its own mount namespace.
-    let tainted = shared.views_tainted.load(Ordering::Acquire);
-    let (mut view, _) = match views.view(pid, tainted) {
+    let taint = Taint::from_bits(shared.views_tainted.load(Ordering::Acquire));
+    let (mut view, _) = match views.view(pid, taint) {
         Ok(v) => v,
         Err(e) => {
             shared

@@ -53,7 +53,7 @@ mod worker;
 
 use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 
 use anyhow::{Context, Result};
 use scrun_detect::policy::Config;
@@ -103,9 +103,10 @@ pub struct Shared {
     pub log: ContainerLog,
     pub active: AtomicUsize,
     pub init_seen: AtomicBool,
-    /// A `chroot`/`pivot_root` was let through in this container (or could not be trapped):
-    /// no exec may be resolved in an assumed root any more (scrun-kernel `view`).
-    pub views_tainted: AtomicBool,
+    /// What the container's tasks may have done to their view (scrun-kernel `view::Taint`, as
+    /// bits): set before a trapped `unshare`/`clone`/`clone3`/`setns` or `chroot`/`pivot_root`
+    /// runs, or from the start where the profile did not let them be trapped.
+    pub views_tainted: AtomicU8,
     /// Decisions that must hash a big file run here, off the notification threads.
     pub pool: scrun_detect::hashpool::HashPool,
 }
@@ -145,7 +146,7 @@ impl Shared {
             log,
             active: AtomicUsize::new(0),
             init_seen: AtomicBool::new(false),
-            views_tainted: AtomicBool::new(meta.view_untrapped),
+            views_tainted: AtomicU8::new(initial_taint(&meta).bits()),
             pool: scrun_detect::hashpool::HashPool::new(2, 1024).on_start(|| {
                 // Background hashing yields the CPU to the container and to answering execs.
                 let _ = scrun_kernel::process::lowest_thread_priority();
@@ -207,6 +208,20 @@ fn metrics_file(sdir: &ScrunDir) -> Option<(PathBuf, std::time::Duration)> {
 }
 
 /// The configuration `create` validated for this container (its path is in the metadata).
+/// The view taint a container starts with: none where its filter traps every syscall that can
+/// change a task's mount namespace or root; a state written before the namespace traps existed
+/// (`ns_trapped` absent) starts with namespaces tainted.
+pub fn initial_taint(meta: &crate::scrun_dir::Meta) -> scrun_kernel::view::Taint {
+    use scrun_kernel::view::Taint;
+    if meta.view_untrapped {
+        Taint::Root
+    } else if !meta.ns_trapped {
+        Taint::Namespaces
+    } else {
+        Taint::None
+    }
+}
+
 fn config_of(meta: &crate::scrun_dir::Meta) -> Result<Config> {
     match &meta.config_path {
         Some(p) => {

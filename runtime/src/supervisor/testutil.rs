@@ -67,6 +67,7 @@ impl Fixture {
             scrun_bin: PathBuf::from("/nonexistent/scrun"),
             log_format: crate::logging::Format::Json,
             view_untrapped: false,
+            ns_trapped: true,
         };
         sdir.save_meta(&meta).expect("save meta");
         Fixture {
