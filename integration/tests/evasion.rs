@@ -135,6 +135,7 @@ fn setup() -> Result<Env, Error> {
     // libc, a renamed loader, the fd-exec helper.
     let fdexec = helper(docker.workdir().path(), "fdexec")?;
     let clonens = helper(docker.workdir().path(), "clonens")?;
+    let flipmount = helper(docker.workdir().path(), "flipmount")?;
     let entry = |path: &str, bytes: Vec<u8>, mode: u32| FileEntry {
         path: path.into(),
         bytes,
@@ -156,6 +157,7 @@ fn setup() -> Result<Env, Error> {
         ),
         entry("/usr/local/bin/fdexec", fdexec, 0o755),
         entry("/usr/local/bin/clonens", clonens, 0o755),
+        entry("/usr/local/bin/flipmount", flipmount, 0o755),
     ];
     let cfg = ImageConfig {
         entrypoint: vec![],
@@ -364,6 +366,37 @@ fn a_bind_mount_flipped_during_the_exec_never_runs_the_blocked_binary() {
         "flip: {} benign runs of {}",
         text.matches("tool-ran").count(),
         ROUNDS * 2
+    );
+    assert!(
+        text.contains("tool-ran"),
+        "the benign tool never ran: {text}"
+    );
+}
+
+/// The same flip on a tmpfs the container mounts after start in its own mount namespace: the
+/// first exec that reaches the tmpfs puts its superblock under the gate, so the flipped file is
+/// decided on what the kernel opens there too.
+#[test]
+fn a_bind_mount_flipped_on_a_tmpfs_made_after_start_never_runs_the_blocked_binary() {
+    let script = format!(
+        "unshare -m sh -c 'mkdir -p /t && mount -t tmpfs t /t && cp /opt/evil.dat /t/busybox-e && \
+         cp {TOOL} /t/busybox-t && chmod 755 /t/busybox-e /t/busybox-t && /t/busybox-t true && \
+         flipmount /t/busybox-e /t/busybox-t & flip=$!; {}; kill $flip'",
+        repeat(
+            ROUNDS * 2,
+            &format!(
+                "/t/busybox-t sh -c \"grep -q SCRUN-EVASION-EVIL /proc/self/exe && echo {RAN} || echo tool-ran\" 2>/dev/null"
+            )
+        )
+    );
+    let out = run(&ADMIN, &script);
+    assert_never_ran(&out, "flipping bind mount on a new tmpfs");
+    let text = stdout(&out);
+    println!(
+        "tmpfs flip: {} benign runs of {}; stderr: {}",
+        text.matches("tool-ran").count(),
+        ROUNDS * 2,
+        stderr(&out)
     );
     assert!(
         text.contains("tool-ran"),

@@ -25,7 +25,7 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 
 use crate::resolve::{PathCache, ResolveError, RootDir};
@@ -108,20 +108,30 @@ pub struct RootId {
     mnt_id: u64,
 }
 
-fn root_id(fd: impl AsFd) -> io::Result<RootId> {
+fn statx_ino_mnt(fd: BorrowedFd<'_>) -> io::Result<libc::statx> {
     // SAFETY: an all-zero statx is a valid output buffer.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: `fd` is a live descriptor, the path is an empty NUL-terminated string and `stx` a
     // live buffer of the right type; the kernel writes into it or returns -1.
     cvt(unsafe {
         libc::statx(
-            fd.as_fd().as_raw_fd(),
+            fd.as_raw_fd(),
             c"".as_ptr(),
             libc::AT_EMPTY_PATH,
             libc::STATX_INO | libc::STATX_MNT_ID,
             &mut stx,
         )
     })?;
+    Ok(stx)
+}
+
+/// The id of the mount `fd` was opened through (`statx` `STATX_MNT_ID`, as in mountinfo).
+pub fn mount_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    statx_ino_mnt(fd).map(|s| s.stx_mnt_id)
+}
+
+fn root_id(fd: impl AsFd) -> io::Result<RootId> {
+    let stx = statx_ino_mnt(fd.as_fd())?;
     Ok(RootId {
         dev: libc::makedev(stx.stx_dev_major, stx.stx_dev_minor),
         ino: stx.stx_ino,

@@ -247,6 +247,7 @@ fn handle_exec(
     // each decided like an exec.
     let more = loaded::chain(&mut view, cache, pid, &resolved, &path, &mut argv);
     for (file, caller_path, via) in more {
+        gate_reached(shared, &file);
         let d = decide(
             ctx,
             &shared.log,
@@ -266,6 +267,7 @@ fn handle_exec(
         }
     }
     if verdict == Verdict::Allow {
+        gate_reached(shared, &resolved);
         super::rules::record(&ctx.engine, pid, &path, &resolved.path);
     }
     if verdict == Verdict::Allow
@@ -278,6 +280,29 @@ fn handle_exec(
     match verdict {
         Verdict::Allow => Answer::Continue,
         Verdict::Block => Answer::Errno(libc::EPERM),
+    }
+}
+
+/// Before an exec goes on: the superblock or mount its file is on is under the exec gate (or
+/// watcher), also when it was made after start (see `mounts::Reached`). A memfd is not: its
+/// superblock is the kernel's internal one, shared with every memfd of the host.
+fn gate_reached(shared: &Shared, file: &resolve::Resolved) {
+    let Some(gate) = shared.vetted.gate() else {
+        return;
+    };
+    if file.memfd {
+        return;
+    }
+    match shared.reached.gate(gate, &file.file, &file.meta) {
+        Ok(super::mounts::Marked::Already) => {}
+        Ok(how) => shared.log.warn(format_args!(
+            "exec of {} reached a mount not gated before: marked ({how:?})",
+            file.path.display()
+        )),
+        Err(e) => shared.log.warn(format_args!(
+            "cannot put the mount of {} under the exec gate: {e}",
+            file.path.display()
+        )),
     }
 }
 

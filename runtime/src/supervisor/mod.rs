@@ -96,6 +96,8 @@ pub struct Shared {
     pub allowed: vetted::Decided,
     /// Allowed files whose execs the exec gate / watcher skips (ignore mark + read lease).
     pub vetted: vetted::Vetted,
+    /// Superblocks and mounts made after start that an exec reached, marked on the gate.
+    pub reached: mounts::Reached,
     /// Lease-break notices for `vetted` (SIGIO on a signalfd, blocked before any thread starts).
     pub lease_breaks: Option<scrun_kernel::gate::LeaseBreaks>,
     pub sdir: ScrunDir,
@@ -140,6 +142,7 @@ impl Shared {
                 },
                 scrun_kernel::limits::raise_nofile(65_536).unwrap_or(1024),
             ),
+            reached: mounts::Reached::new(meta.rootfs_dev),
             lease_breaks,
             sdir: sdir.clone(),
             engine,
