@@ -63,7 +63,7 @@ fn exec_guard() -> String {
          CLONE_NEWNS, clone3, setns); caller view: {}; \
          fanotify FAN_OPEN_EXEC_PERM on the rootfs overlay superblock (enforce); \
          other mounts present at start: marked (private superblocks: filesystem marks, \
-         host-shared: mount marks); mounts made later: not marked; \
+         host-shared: mount marks); mounts made later: marked when an exec first reaches them; \
          mmap PROT_EXEC supervision: no; bpf LSM: {bpf_lsm}",
         if pidfd_ns {
             "pidfd mount-namespace check per exec once a namespace syscall ran"

@@ -127,7 +127,7 @@ fn guard_summary(sdir: &ScrunDir, meta: &crate::scrun_dir::Meta, overlay: bool) 
         (false, _) => "no fanotify gate (rootfs is not an overlay): decided on the resolved path",
         (true, true) => {
             "fanotify FAN_OPEN_EXEC_PERM on the rootfs overlay superblock; mounts made later \
-             decided on the resolved path"
+             marked when an exec first reaches them"
         }
         (true, false) => "fanotify exec watcher on the rootfs overlay superblock",
     };
