@@ -133,15 +133,9 @@ fn setup() -> Result<Env, Error> {
 
     // The image: the jail with the same trick, a dynamic blocked program with its loader and
     // libc, a renamed loader, the fd-exec helper.
-    let fdexec = docker.workdir().join("fdexec");
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/fdexec.c");
-    let out = Command::new("gcc")
-        .args(["-static", "-O1", "-o"])
-        .arg(&fdexec)
-        .arg(&src)
-        .output()
-        .expect("gcc (install gcc and libc6-dev)");
-    assert!(out.status.success(), "gcc fdexec.c: {}", stderr(&out));
+    let fdexec = helper(docker.workdir().path(), "fdexec")?;
+    let clonens = helper(docker.workdir().path(), "clonens")?;
+    let flipmount = helper(docker.workdir().path(), "flipmount")?;
     let entry = |path: &str, bytes: Vec<u8>, mode: u32| FileEntry {
         path: path.into(),
         bytes,
@@ -161,15 +155,9 @@ fn setup() -> Result<Env, Error> {
             read("/lib/x86_64-linux-gnu/libc.so.6"),
             0o755,
         ),
-        entry(
-            "/usr/local/bin/fdexec",
-            fs::read(&fdexec).map_err(|source| Error::Io {
-                op: "read",
-                path: fdexec.clone(),
-                source,
-            })?,
-            0o755,
-        ),
+        entry("/usr/local/bin/fdexec", fdexec, 0o755),
+        entry("/usr/local/bin/clonens", clonens, 0o755),
+        entry("/usr/local/bin/flipmount", flipmount, 0o755),
     ];
     let cfg = ImageConfig {
         entrypoint: vec![],
@@ -181,6 +169,24 @@ fn setup() -> Result<Env, Error> {
         docker,
         findings,
         vol,
+    })
+}
+
+/// `tests/data/NAME.c`, compiled static: its bytes.
+fn helper(dir: &Path, name: &str) -> Result<Vec<u8>, Error> {
+    let bin = dir.join(name);
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/{name}.c"));
+    let out = Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .output()
+        .expect("gcc (install gcc and libc6-dev)");
+    assert!(out.status.success(), "gcc {name}.c: {}", stderr(&out));
+    fs::read(&bin).map_err(|source| Error::Io {
+        op: "read",
+        path: bin,
+        source,
     })
 }
 
@@ -296,6 +302,48 @@ fn a_new_mount_namespace_cannot_hide_a_blocked_binary() {
     assert_never_ran(&out, "unshare -m + tmpfs");
 }
 
+/// The same under Docker's own default seccomp profile with CAP_SYS_ADMIN, which allows
+/// `unshare`, `clone` and `setns` outright: scrun splits those rules around `CLONE_NEWNS` (a
+/// profile libseccomp must accept, or the container would not start).
+#[test]
+fn a_new_mount_namespace_under_dockers_profile_cannot_hide_a_blocked_binary() {
+    let tmpfs = format!(
+        "unshare -m sh -c 'mount -t tmpfs t /usr/local/bin && cp /opt/evil.dat {TOOL} && \
+         chmod 755 {TOOL} && echo in-ns && {}'",
+        repeat(ROUNDS, &format!("{TOOL} echo {RAN} 2>/dev/null"))
+    );
+    let flags = [
+        "--cap-add",
+        "SYS_ADMIN",
+        "--security-opt",
+        "apparmor=unconfined",
+    ];
+    let out = run(&flags, &tmpfs);
+    assert!(stdout(&out).contains("in-ns"), "{}", stderr(&out));
+    assert_never_ran(&out, "Docker profile + unshare -m + tmpfs");
+    // fork (clone without CLONE_NEWNS) is still allowed by the split rule.
+    let out = run(&flags, "sh -c 'echo forked' & wait; echo loop-done");
+    assert!(stdout(&out).contains("forked"), "{}", stderr(&out));
+}
+
+/// Docker's default profile allows `clone` only without namespace flags (a `SCMP_CMP_MASKED_EQ`
+/// rule, which libcontainer reads the other way round unless scrun swaps it): as under runc, a
+/// `clone(CLONE_NEWUSER)` fails (the kernel alone would allow it, unlike `CLONE_NEWNS`) and a
+/// plain one works.
+#[test]
+fn dockers_clone_rule_denies_namespace_flags_as_under_runc() {
+    let script = "clonens 0x10000000; clonens 0; echo loop-done";
+    let runc = run_in("runc", &[], script);
+    let scrun = run(&[], script);
+    assert_eq!(
+        stdout(&runc),
+        "clone: Operation not permitted\nclone: ok\nloop-done\n",
+        "{}",
+        stderr(&runc)
+    );
+    assert_eq!(stdout(&scrun), stdout(&runc), "{}", stderr(&scrun));
+}
+
 /// A second process flips a bind mount of the blocked binary over the benign tool while the
 /// first execs the tool: whichever file the kernel opens, the blocked one never runs (on the
 /// overlay the gate decides the opened file; the seccomp path decides in the caller's view).
@@ -318,6 +366,37 @@ fn a_bind_mount_flipped_during_the_exec_never_runs_the_blocked_binary() {
         "flip: {} benign runs of {}",
         text.matches("tool-ran").count(),
         ROUNDS * 2
+    );
+    assert!(
+        text.contains("tool-ran"),
+        "the benign tool never ran: {text}"
+    );
+}
+
+/// The same flip on a tmpfs the container mounts after start in its own mount namespace: the
+/// first exec that reaches the tmpfs puts its superblock under the gate, so the flipped file is
+/// decided on what the kernel opens there too.
+#[test]
+fn a_bind_mount_flipped_on_a_tmpfs_made_after_start_never_runs_the_blocked_binary() {
+    let script = format!(
+        "unshare -m sh -c 'mkdir -p /t && mount -t tmpfs t /t && cp /opt/evil.dat /t/busybox-e && \
+         cp {TOOL} /t/busybox-t && chmod 755 /t/busybox-e /t/busybox-t && /t/busybox-t true && \
+         flipmount /t/busybox-e /t/busybox-t & flip=$!; {}; kill $flip'",
+        repeat(
+            ROUNDS * 2,
+            &format!(
+                "/t/busybox-t sh -c \"grep -q SCRUN-EVASION-EVIL /proc/self/exe && echo {RAN} || echo tool-ran\" 2>/dev/null"
+            )
+        )
+    );
+    let out = run(&ADMIN, &script);
+    assert_never_ran(&out, "flipping bind mount on a new tmpfs");
+    let text = stdout(&out);
+    println!(
+        "tmpfs flip: {} benign runs of {}; stderr: {}",
+        text.matches("tool-ran").count(),
+        ROUNDS * 2,
+        stderr(&out)
     );
     assert!(
         text.contains("tool-ran"),

@@ -60,7 +60,9 @@ fn read(p: &Path) -> Vec<u8> {
 /// `gcc ARGS -o OUT SRC` (SRC in tests/data), the output's bytes.
 fn gcc(dir: &Path, src: &str, out: &str, args: &[&str]) -> Vec<u8> {
     let path = dir.join(out);
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(src);
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(src);
     let o = Command::new("gcc")
         .args(args)
         .arg("-o")
@@ -86,19 +88,35 @@ fn setup() -> Result<Env, Error> {
         b,
         "evilstart.c",
         "evil",
-        &["-static", "-nostdlib", "-no-pie", "-O1", "-fno-stack-protector"],
+        &[
+            "-static",
+            "-nostdlib",
+            "-no-pie",
+            "-O1",
+            "-fno-stack-protector",
+        ],
     );
     let evil_so = gcc(
         b,
         "evillib.c",
         "evil.so",
-        &["-shared", "-fPIC", "-O1", "-DMARKER=\"SCRUN-MAPPINGS-EVIL-LIB\""],
+        &[
+            "-shared",
+            "-fPIC",
+            "-O1",
+            "-DMARKER=\"SCRUN-MAPPINGS-EVIL-LIB\"",
+        ],
     );
     let benign_so = gcc(
         b,
         "evillib.c",
         "benign.so",
-        &["-shared", "-fPIC", "-O1", "-DMARKER=\"SCRUN-MAPPINGS-BENIGN-LIB\""],
+        &[
+            "-shared",
+            "-fPIC",
+            "-O1",
+            "-DMARKER=\"SCRUN-MAPPINGS-BENIGN-LIB\"",
+        ],
     );
     let mut dyn_evil = read(Path::new("/usr/bin/echo"));
     dyn_evil.extend_from_slice(b"\nSCRUN-MAPPINGS-DYN-EVIL\n");
@@ -222,7 +240,10 @@ fn str_at<'a>(f: &'a Value, ptr: &str) -> &'a str {
 }
 
 fn categories(f: &[Value]) -> Vec<String> {
-    let mut c: Vec<String> = f.iter().map(|f| str_at(f, "/category").to_owned()).collect();
+    let mut c: Vec<String> = f
+        .iter()
+        .map(|f| str_at(f, "/category").to_owned())
+        .collect();
     c.sort();
     c.dedup();
     c
@@ -235,11 +256,7 @@ fn library_finding<'a>(all: &'a [Value], category: &str, path: &str) -> &'a Valu
         .filter(|f| str_at(f, "/category") == category)
         .filter(|f| str_at(f, "/processes/0/libraries/0/path") == path)
         .collect();
-    assert_eq!(
-        hits.len(),
-        1,
-        "one {category} finding for {path}: {all:#?}"
-    );
+    assert_eq!(hits.len(), 1, "one {category} finding for {path}: {all:#?}");
     hits[0]
 }
 
@@ -274,7 +291,8 @@ fn a_userland_loader_cannot_map_a_blocked_program_in_enforce_mode() {
     let mmap = all
         .iter()
         .find(|f| {
-            str_at(f, "/category") == BUILT_IN && str_at(f, "/sourceProperties/scrun_syscall") == "mmap"
+            str_at(f, "/category") == BUILT_IN
+                && str_at(f, "/sourceProperties/scrun_syscall") == "mmap"
         })
         .unwrap_or_else(|| panic!("no built-in library finding for mmap: {all:#?}"));
     assert_eq!(str_at(mmap, "/processes/0/libraries/0/path"), EVIL);
@@ -433,7 +451,8 @@ fn benign_dynamic_programs_run_unchanged_and_a_copied_loader_still_cannot_run_a_
     // content: the copy is a loader whatever its name). No library finding: the image's
     // libraries are clean, and what a loader is asked to run was decided at its exec.
     assert!(
-        all.iter().all(|f| !str_at(f, "/category").contains("Library")),
+        all.iter()
+            .all(|f| !str_at(f, "/category").contains("Library")),
         "{all:#?}"
     );
     assert!(
@@ -456,7 +475,15 @@ fn a_masked_condition_of_dockers_profile_holds_as_under_runc() {
     for runtime in ["runc", "scrun"] {
         let out = e
             .docker
-            .docker(&["run", "--rm", "--runtime", runtime, IMAGE, LOADER, "clone-newuser"])
+            .docker(&[
+                "run",
+                "--rm",
+                "--runtime",
+                runtime,
+                IMAGE,
+                LOADER,
+                "clone-newuser",
+            ])
             .expect("docker run");
         seen.push(stdout(&out));
     }
@@ -464,8 +491,15 @@ fn a_masked_condition_of_dockers_profile_holds_as_under_runc() {
     let out = e
         .docker
         .docker(&[
-            "run", "--rm", "--runtime", "scrun", "--security-opt", "seccomp=unconfined", IMAGE,
-            LOADER, "clone-newuser",
+            "run",
+            "--rm",
+            "--runtime",
+            "scrun",
+            "--security-opt",
+            "seccomp=unconfined",
+            IMAGE,
+            LOADER,
+            "clone-newuser",
         ])
         .expect("docker run");
     assert_eq!(stdout(&out), "clone-newuser: created\n", "{}", stderr(&out));
@@ -475,7 +509,10 @@ fn a_masked_condition_of_dockers_profile_holds_as_under_runc() {
 
 /// The container's scrun directory (its key names the worker's metrics snapshot).
 fn scrun_dir_of(id: &str) -> PathBuf {
-    for d in fs::read_dir("/run/scrun.d").expect("/run/scrun.d").flatten() {
+    for d in fs::read_dir("/run/scrun.d")
+        .expect("/run/scrun.d")
+        .flatten()
+    {
         let Ok(meta) = fs::read_to_string(d.path().join("scrun.json")) else {
             continue;
         };
@@ -523,7 +560,15 @@ fn jit_like_anonymous_code_is_never_a_mapping_to_decide() {
     let id = e
         .docker
         .docker_ok(&[
-            "run", "-d", "--runtime", "scrun", "--name", &name, IMAGE, "sleep", "120",
+            "run",
+            "-d",
+            "--runtime",
+            "scrun",
+            "--name",
+            &name,
+            IMAGE,
+            "sleep",
+            "120",
         ])
         .expect("docker run -d");
     let id = id.trim().to_string();
@@ -581,7 +626,11 @@ fn jit_like_anonymous_code_is_never_a_mapping_to_decide() {
         "{after_jit}"
     );
     for o in ["allowed", "blocked", "error"] {
-        assert_eq!(mapping_count(&after_jit, o), mapping_count(&after_anon, o), "{o}");
+        assert_eq!(
+            mapping_count(&after_jit, o),
+            mapping_count(&after_anon, o),
+            "{o}"
+        );
     }
     // A dynamic program: its libc mapping was decided and allowed.
     assert!(

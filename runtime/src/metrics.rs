@@ -38,6 +38,7 @@ pub const LATENCY_BUCKETS_US: [u64; 12] = [
 ];
 
 const NB: usize = LATENCY_BUCKETS_US.len() + 1;
+const NC: usize = Category::ALL.len();
 
 /// What one supervisor process counted.
 pub struct Counters {
@@ -46,7 +47,9 @@ pub struct Counters {
     blocked: AtomicU64,
     errors: AtomicU64,
     gate_events: AtomicU64,
-    findings: [AtomicU64; Category::ALL.len()],
+    findings: [AtomicU64; NC],
+    /// Findings of the exec rules (their categories are the ruleset's, not a fixed list).
+    rule_findings: std::sync::Mutex<BTreeMap<String, u64>>,
     latency: [AtomicU64; NB],
     /// Mapping calls by [`MapOutcome`], and their latency (the same buckets as execs').
     mappings: [AtomicU64; MapOutcome::ALL.len()],
@@ -121,7 +124,8 @@ impl Counters {
             blocked: AtomicU64::new(0),
             errors: AtomicU64::new(0),
             gate_events: AtomicU64::new(0),
-            findings: [const { AtomicU64::new(0) }; Category::ALL.len()],
+            findings: [const { AtomicU64::new(0) }; NC],
+            rule_findings: std::sync::Mutex::new(BTreeMap::new()),
             latency: [const { AtomicU64::new(0) }; NB],
             mappings: [const { AtomicU64::new(0) }; MapOutcome::ALL.len()],
             mapping_latency: [const { AtomicU64::new(0) }; NB],
@@ -182,6 +186,15 @@ impl Counters {
         }
     }
 
+    /// One finding of an exec rule, by its SCC category.
+    pub fn rule_finding(&self, category: &str) {
+        let mut m = self
+            .rule_findings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *m.entry(category.to_owned()).or_default() += 1;
+    }
+
     /// One exec gate / watcher event decided.
     pub fn gate_event(&self) {
         self.gate_events.fetch_add(1, Relaxed);
@@ -194,12 +207,19 @@ impl Counters {
 
     /// The counts now.
     pub fn snapshot(&self) -> Snapshot {
-        let findings = Category::ALL
+        let mut findings: BTreeMap<String, u64> = Category::ALL
             .iter()
             .zip(&self.findings)
             .map(|(c, n)| (c.as_str().to_owned(), n.load(Relaxed)))
             .filter(|(_, n)| *n > 0)
             .collect();
+        let rules = self
+            .rule_findings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (c, n) in rules.iter() {
+            *findings.entry(c.clone()).or_default() += n;
+        }
         Snapshot {
             execs: self.execs.load(Relaxed),
             allowed: self.allowed.load(Relaxed),
@@ -380,10 +400,17 @@ impl Collector for NodeMetrics {
                 None,
                 MetricType::Counter,
             )?;
+            // Every provenance category (0 included), then each rule category seen.
             for c in Category::ALL {
                 let v = t.findings.get(c.as_str()).copied().unwrap_or(0);
                 fam.encode_family(&[("category", c.as_str())])?
                     .encode_counter::<NoLabelSet, _, u64>(&v, None)?;
+            }
+            for (c, v) in &t.findings {
+                if Category::from_scc(c).is_none() {
+                    fam.encode_family(&[("category", c.as_str())])?
+                        .encode_counter::<NoLabelSet, _, u64>(v, None)?;
+                }
             }
         }
         histogram(
@@ -587,6 +614,7 @@ mod tests {
         c.exec(Outcome::Allowed, Duration::from_secs(2));
         c.decision(Some(Category::AddedBinaryExecuted), false, 4096);
         c.decision(None, true, 0);
+        c.rule_finding("Execution: Netcat Remote Code Execution in Container");
         c.gate_event();
         c.restart();
         c.mapping(MapOutcome::Allowed, Duration::from_micros(8));
@@ -606,6 +634,7 @@ mod tests {
             "scrun_verdicts_total{action=\"blocked\"} 2",
             "scrun_findings_total{category=\"Execution: Added Binary Executed\"} 2",
             "scrun_findings_total{category=\"Execution: Fileless Execution in /memfd:\"} 0",
+            "scrun_findings_total{category=\"Execution: Netcat Remote Code Execution in Container\"} 2",
             "scrun_decision_seconds_bucket{le=\"0.00005\"} 2",
             "scrun_decision_seconds_bucket{le=\"0.005\"} 4",
             "scrun_decision_seconds_bucket{le=\"+Inf\"} 6",

@@ -177,6 +177,11 @@ pub struct Meta {
     /// Those the caller's profile restricts with argument conditions of its own (not trapped).
     #[serde(default)]
     pub mappings_untrapped: Vec<String>,
+    /// Every syscall that can give a task another mount namespace is trapped or denied by the
+    /// filter (absent in states written before these traps: false, and every exec's namespace
+    /// is then checked).
+    #[serde(default)]
+    pub ns_trapped: bool,
 }
 
 fn mappings_off() -> scrun_detect::policy::Mappings {

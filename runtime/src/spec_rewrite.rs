@@ -25,6 +25,22 @@ pub const EXEC_SYSCALLS: [&str; 2] = ["execve", "execveat"];
 /// they run (a change of mount namespace is seen per exec without a trap; scrun-kernel `view`).
 pub const VIEW_SYSCALLS: [&str; 2] = ["chroot", "pivot_root"];
 
+/// `CLONE_NEWNS`.
+const CLONE_NEWNS: u64 = 0x0002_0000;
+
+/// Syscalls that can put a task (or its child) in another mount namespace, trapped where the
+/// profile lets them make one, so that the supervisor checks each caller's namespace only after
+/// one of them ran (scrun-kernel `view::Taint`), not on every exec. With a flag: trapped only
+/// when the flags argument (arg 0) has it, so that `fork` and thread creation through `clone`
+/// never notify. `clone3` passes its flags in memory and `setns` can join any namespace type
+/// (nstype 0): both are trapped whatever their arguments.
+pub const NS_SYSCALLS: [(&str, Option<u64>); 4] = [
+    ("unshare", Some(CLONE_NEWNS)),
+    ("clone", Some(CLONE_NEWNS)),
+    ("clone3", None),
+    ("setns", None),
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("config.json: {0}")]
@@ -61,6 +77,11 @@ pub struct MergeReport {
     /// View syscalls the profile allows only under argument conditions: not trapped, so the
     /// supervisor must resolve every exec in its caller's own root.
     pub view_untrapped: Vec<String>,
+    /// Namespace syscalls ([`NS_SYSCALLS`]) trapped when they can make a mount namespace.
+    pub ns_notified: Vec<String>,
+    /// Namespace syscalls the profile allows under conditions scrun cannot merge with: not
+    /// trapped, so the supervisor checks every caller's mount namespace.
+    pub ns_untrapped: Vec<String>,
     /// What [`merge_mappings`] did (all empty when mappings are off).
     pub mappings: MappingMerge,
 }
@@ -111,6 +132,9 @@ impl Rewrite<'_> {
         }
 
         if self.delegate {
+            if let Some(seccomp) = linux.get_mut("seccomp") {
+                masked_eq_for_libcontainer(seccomp);
+            }
             return Ok(MergeReport::default());
         }
         let seccomp = linux.entry("seccomp").or_insert(Value::Null);
@@ -118,6 +142,8 @@ impl Rewrite<'_> {
         if self.mappings {
             report.mappings = merge_mappings(seccomp)?;
         }
+        // Last: the mapping rules are written in runc's sense, as every profile is.
+        masked_eq_for_libcontainer(seccomp);
         let s = seccomp
             .as_object_mut()
             .expect("merge_notify leaves an object");
@@ -130,6 +156,32 @@ impl Rewrite<'_> {
             Value::String(self.listener_metadata.clone()),
         );
         Ok(report)
+    }
+}
+
+/// `SCMP_CMP_MASKED_EQ` means `(arg & value) == valueTwo` to runc (libseccomp-golang takes the
+/// mask first) and so to every profile written for it: Docker's default profile allows `clone`
+/// only when `(flags & 0x7E020000) == 0`, i.e. without namespace flags. libcontainer 0.7 passes
+/// `valueTwo` as the mask and `value` as the datum instead; with a zero `valueTwo` the mask is 0,
+/// which libseccomp compiles to "always true", so that rule would allow `clone` with any
+/// namespace flag. Swapping the two here gives libcontainer's reading runc's meaning.
+pub fn masked_eq_for_libcontainer(seccomp: &mut Value) {
+    let Some(rules) = seccomp.get_mut("syscalls").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for rule in rules {
+        let Some(args) = rule.get_mut("args").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for arg in args.iter_mut().filter_map(Value::as_object_mut) {
+            if arg.get("op").and_then(Value::as_str) != Some("SCMP_CMP_MASKED_EQ") {
+                continue;
+            }
+            let mask = arg.remove("value").unwrap_or(json!(0));
+            let datum = arg.remove("valueTwo").unwrap_or(json!(0));
+            arg.insert("value".into(), datum);
+            arg.insert("valueTwo".into(), mask);
+        }
     }
 }
 
@@ -195,6 +247,8 @@ pub fn merge_notify(seccomp: &mut Value) -> Result<MergeReport, SpecError> {
             .chain(&VIEW_SYSCALLS)
             .map(|s| s.to_string())
             .collect();
+        let rules = seccomp["syscalls"].as_array_mut().expect("just built");
+        trap_namespace_syscalls("SCMP_ACT_ALLOW", rules, &mut report);
         return Ok(report);
     }
     let obj = seccomp
@@ -299,6 +353,8 @@ pub fn merge_notify(seccomp: &mut Value) -> Result<MergeReport, SpecError> {
     }
     if !report.notified.is_empty() {
         rules.push(json!({"names": report.notified, "action": "SCMP_ACT_NOTIFY"}));
+        // Without an exec trap there is no supervision for a taint to matter to.
+        trap_namespace_syscalls(&default_action, &mut rules, &mut report);
     }
     obj.insert("syscalls".into(), Value::Array(rules));
     Ok(report)
@@ -472,6 +528,98 @@ pub fn merge_mappings(seccomp: &mut Value) -> Result<MappingMerge, SpecError> {
     Ok(out)
 }
 
+/// The `MASKED_EQ` condition `(arg0 & flag) == value`.
+fn flag_condition(flag: u64, value: u64) -> Value {
+    json!([{"index": 0, "value": flag, "valueTwo": value, "op": "SCMP_CMP_MASKED_EQ"}])
+}
+
+/// Whether a conditional rule can only match calls without `flag` in arg 0 (Docker's `clone`
+/// rule for containers without CAP_SYS_ADMIN: `MASKED_EQ` of every namespace flag with 0).
+fn excludes_flag(rule: &Value, flag: u64) -> bool {
+    rule.get("args")
+        .and_then(Value::as_array)
+        .is_some_and(|args| {
+            args.iter().any(|a| {
+                a.get("index").and_then(Value::as_u64) == Some(0)
+                    && a.get("op").and_then(Value::as_str) == Some("SCMP_CMP_MASKED_EQ")
+                    && a.get("value").and_then(Value::as_u64).unwrap_or(0) & flag != 0
+                    && a.get("valueTwo").and_then(Value::as_u64).unwrap_or(0) & flag == 0
+            })
+        })
+}
+
+/// Adds the [`NS_SYSCALLS`] traps to a profile's rules, after the exec merge. Per syscall:
+/// - the profile never lets it make a mount namespace (denied, or allowed only under a
+///   condition that excludes the flag): nothing to trap;
+/// - allowed unconditionally: the permissive rule loses the name; a NOTIFY rule takes the calls
+///   that can make a namespace (with the flag, or all of them) and, unless the default action
+///   already allows, an ALLOW rule under the opposite condition keeps the others allowed;
+/// - allowed under other conditions: not merged (libseccomp resolves overlapping conditions
+///   with different actions in ways a profile author would not expect), and reported, so that
+///   the supervisor checks every exec's namespace instead.
+fn trap_namespace_syscalls(default_action: &str, rules: &mut Vec<Value>, report: &mut MergeReport) {
+    for (name, flag) in NS_SYSCALLS {
+        let mut explicit: Option<String> = None;
+        let (mut cond_permits, mut cond_denies) = (false, false);
+        for rule in rules.iter() {
+            if !rule_names(rule).iter().any(|n| n == name) {
+                continue;
+            }
+            let action = rule
+                .get("action")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let conditional = rule
+                .get("args")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty());
+            if !conditional {
+                explicit.get_or_insert_with(|| action.to_string());
+            } else if !is_permissive(action) {
+                cond_denies = true;
+            } else if !flag.is_some_and(|f| excludes_flag(rule, f)) {
+                cond_permits = true;
+            }
+        }
+        let effective = explicit.unwrap_or_else(|| default_action.to_string());
+        // A conditional deny leaves the other calls to the unconditional action.
+        if cond_permits || cond_denies && is_permissive(&effective) {
+            report.ns_untrapped.push(name.to_string());
+            continue;
+        }
+        if !is_permissive(&effective) {
+            continue;
+        }
+        // Allowed unconditionally: take the name out of the permissive rules.
+        rules.retain_mut(|rule| {
+            let action = rule
+                .get("action")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if !is_permissive(action) {
+                return true;
+            }
+            if let Some(names) = rule.get_mut("names").and_then(Value::as_array_mut) {
+                names.retain(|n| n.as_str() != Some(name));
+                return !names.is_empty();
+            }
+            rule.get("name").and_then(Value::as_str) != Some(name)
+        });
+        match flag {
+            None => rules.push(json!({"names": [name], "action": "SCMP_ACT_NOTIFY"})),
+            Some(f) => {
+                rules.push(json!({"names": [name], "action": "SCMP_ACT_NOTIFY", "args": flag_condition(f, f)}));
+                if effective != default_action {
+                    rules.push(
+                        json!({"names": [name], "action": effective, "args": flag_condition(f, 0)}),
+                    );
+                }
+            }
+        }
+        report.ns_notified.push(name.to_string());
+    }
+}
+
 fn rule_names(rule: &Value) -> Vec<String> {
     let mut out: Vec<String> = rule
         .get("names")
@@ -558,7 +706,15 @@ mod tests {
         assert_eq!(names_with_action(&s, "SCMP_ACT_ERRNO"), vec!["execveat"]);
         assert_eq!(
             names_with_action(&s, "SCMP_ACT_NOTIFY"),
-            vec!["execve", "chroot", "pivot_root"]
+            vec![
+                "execve",
+                "chroot",
+                "pivot_root",
+                "unshare",
+                "clone",
+                "clone3",
+                "setns"
+            ]
         );
     }
 
@@ -576,6 +732,128 @@ mod tests {
         let r = merge_notify(&mut s).unwrap();
         assert_eq!(r.view_untrapped, vec!["chroot"]);
         assert_eq!(names_with_action(&s, "SCMP_ACT_ALLOW"), vec!["chroot"]);
+    }
+
+    /// The NOTIFY and ALLOW rules a profile has for `name`, with their arg-0 condition.
+    fn rules_for(s: &Value, name: &str) -> Vec<(String, Option<(u64, u64)>)> {
+        s["syscalls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| rule_names(r).iter().any(|n| n == name))
+            .map(|r| {
+                let cond = r["args"].as_array().and_then(|a| a.first()).map(|a| {
+                    (
+                        a["value"].as_u64().unwrap(),
+                        a["valueTwo"].as_u64().unwrap(),
+                    )
+                });
+                (r["action"].as_str().unwrap().to_string(), cond)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn no_profile_traps_namespace_syscalls_only_when_they_can_make_a_mount_namespace() {
+        let mut s = Value::Null;
+        let r = merge_notify(&mut s).unwrap();
+        assert_eq!(r.ns_notified, ["unshare", "clone", "clone3", "setns"]);
+        assert!(r.ns_untrapped.is_empty());
+        let notify = |f| vec![("SCMP_ACT_NOTIFY".to_string(), f)];
+        // The default allows: no ALLOW rule is added (libseccomp refuses the default action).
+        assert_eq!(
+            rules_for(&s, "clone"),
+            notify(Some((CLONE_NEWNS, CLONE_NEWNS)))
+        );
+        assert_eq!(
+            rules_for(&s, "unshare"),
+            notify(Some((CLONE_NEWNS, CLONE_NEWNS)))
+        );
+        assert_eq!(rules_for(&s, "clone3"), notify(None));
+        assert_eq!(rules_for(&s, "setns"), notify(None));
+    }
+
+    #[test]
+    fn dockers_profile_needs_no_namespace_trap_without_sys_admin() {
+        // Docker's default profile: clone only without namespace flags, no unshare/setns, and
+        // clone3 fails with ENOSYS.
+        let mut s = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["execve", "execveat", "read"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 2_114_060_288u64, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
+            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}]});
+        let before = rules_for(&s, "clone");
+        let r = merge_notify(&mut s).unwrap();
+        assert!(r.ns_notified.is_empty(), "{r:?}");
+        assert!(r.ns_untrapped.is_empty(), "{r:?}");
+        assert_eq!(rules_for(&s, "clone"), before);
+        assert_eq!(rules_for(&s, "clone3"), [("SCMP_ACT_ERRNO".into(), None)]);
+    }
+
+    #[test]
+    fn an_unconditional_allow_is_split_around_the_namespace_flag() {
+        // Docker's profile with CAP_SYS_ADMIN: all four allowed outright.
+        let mut s = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["execve", "execveat", "read"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["clone", "clone3", "setns", "unshare", "mount"], "action": "SCMP_ACT_ALLOW"}]});
+        let r = merge_notify(&mut s).unwrap();
+        assert_eq!(r.ns_notified, ["unshare", "clone", "clone3", "setns"]);
+        for name in ["clone", "unshare"] {
+            assert_eq!(
+                rules_for(&s, name),
+                [
+                    (
+                        "SCMP_ACT_NOTIFY".to_string(),
+                        Some((CLONE_NEWNS, CLONE_NEWNS))
+                    ),
+                    ("SCMP_ACT_ALLOW".to_string(), Some((CLONE_NEWNS, 0)))
+                ],
+                "{name}"
+            );
+        }
+        assert_eq!(rules_for(&s, "setns"), [("SCMP_ACT_NOTIFY".into(), None)]);
+        assert_eq!(
+            names_with_action(&s, "SCMP_ACT_ALLOW")
+                .iter()
+                .filter(|n| *n == "mount")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn conditions_scrun_cannot_merge_leave_the_namespace_check_per_exec() {
+        let mut s = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["execve", "execveat"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["unshare"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_GE"}]},
+            {"names": ["setns"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]}]});
+        let r = merge_notify(&mut s).unwrap();
+        assert_eq!(r.ns_untrapped, ["unshare"]);
+        assert!(r.ns_notified.is_empty());
+        // Over a permissive default, a conditional deny leaves the other calls allowed.
+        let mut s = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+            {"names": ["setns"], "action": "SCMP_ACT_ERRNO", "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_EQ"}]}]});
+        let r = merge_notify(&mut s).unwrap();
+        assert_eq!(r.ns_untrapped, ["setns"]);
+    }
+
+    #[test]
+    fn masked_eq_is_handed_to_libcontainer_mask_second() {
+        let mut s = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
+            {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 2_114_060_288u64, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
+            {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": 8, "op": "SCMP_CMP_EQ"}]},
+            {"names": ["x"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 1, "value": 4, "op": "SCMP_CMP_MASKED_EQ"}]}]});
+        masked_eq_for_libcontainer(&mut s);
+        assert_eq!(s["syscalls"][0]["args"][0]["value"], 0);
+        assert_eq!(s["syscalls"][0]["args"][0]["valueTwo"], 2_114_060_288u64);
+        assert_eq!(
+            s["syscalls"][1]["args"][0],
+            json!({"index": 0, "value": 8, "op": "SCMP_CMP_EQ"})
+        );
+        assert_eq!(s["syscalls"][2]["args"][0]["value"], 0);
+        assert_eq!(s["syscalls"][2]["args"][0]["valueTwo"], 4);
+        // No profile, or no rules: nothing to do, no panic.
+        masked_eq_for_libcontainer(&mut Value::Null);
+        masked_eq_for_libcontainer(&mut json!({"syscalls": 3}));
     }
 
     #[test]
@@ -678,10 +956,24 @@ mod tests {
             };
             if let Ok(report) = merge_notify(&mut profile) {
                 let notify = names_with_action(&profile, "SCMP_ACT_NOTIFY");
-                assert_eq!(notify, report.notified, "{profile}");
+                let expected: Vec<_> = report
+                    .notified
+                    .iter()
+                    .chain(&report.ns_notified)
+                    .cloned()
+                    .collect();
+                assert_eq!(notify, expected, "{profile}");
                 for n in &report.notified {
                     let allowed = names_with_action(&profile, "SCMP_ACT_ALLOW");
                     assert!(!allowed.contains(n), "{n} still allowed in {profile}");
+                }
+                // A trapped namespace syscall is allowed only under the opposite condition.
+                for n in &report.ns_notified {
+                    let unconditional: Vec<_> = rules_for(&profile, n)
+                        .into_iter()
+                        .filter(|(a, c)| is_permissive(a) && c.is_none())
+                        .collect();
+                    assert!(unconditional.is_empty(), "{n} still allowed in {profile}");
                 }
             }
         }
@@ -702,7 +994,7 @@ mod tests {
         })
     }
 
-    fn rules_for<'a>(s: &'a Value, name: &str, action: &str) -> Vec<&'a Value> {
+    fn mapping_rules<'a>(s: &'a Value, name: &str, action: &str) -> Vec<&'a Value> {
         s["syscalls"]
             .as_array()
             .unwrap()
@@ -726,7 +1018,7 @@ mod tests {
         // No unconditional ALLOW is left for a trapped name; munmap and read keep theirs.
         let allowed = names_with_action(&s, "SCMP_ACT_ALLOW");
         for trapped in &r.notified {
-            for rule in rules_for(&s, trapped, "SCMP_ACT_ALLOW") {
+            for rule in mapping_rules(&s, trapped, "SCMP_ACT_ALLOW") {
                 assert!(
                     rule["args"].as_array().is_some_and(|a| !a.is_empty()),
                     "{rule}"
@@ -735,13 +1027,13 @@ mod tests {
         }
         assert!(allowed.contains(&"munmap".to_string()) && allowed.contains(&"read".to_string()));
         for mmap in ["mmap", "mmap2"] {
-            let notify = rules_for(&s, mmap, "SCMP_ACT_NOTIFY");
+            let notify = mapping_rules(&s, mmap, "SCMP_ACT_NOTIFY");
             assert_eq!(notify.len(), 1);
             assert_eq!(
                 notify[0]["args"],
                 json!([masked(2, 4, 4), masked(3, 0x20, 0)])
             );
-            let allow: Vec<_> = rules_for(&s, mmap, "SCMP_ACT_ALLOW")
+            let allow: Vec<_> = mapping_rules(&s, mmap, "SCMP_ACT_ALLOW")
                 .iter()
                 .map(|r| r["args"].clone())
                 .collect();
@@ -754,15 +1046,15 @@ mod tests {
             );
         }
         for mprotect in ["mprotect", "pkey_mprotect"] {
-            let notify = rules_for(&s, mprotect, "SCMP_ACT_NOTIFY");
+            let notify = mapping_rules(&s, mprotect, "SCMP_ACT_NOTIFY");
             assert_eq!(notify[0]["args"], json!([masked(2, 4, 4)]));
-            let allow = rules_for(&s, mprotect, "SCMP_ACT_ALLOW");
+            let allow = mapping_rules(&s, mprotect, "SCMP_ACT_ALLOW");
             assert_eq!(allow.len(), 1);
             assert_eq!(allow[0]["args"], json!([masked(2, 4, 0)]));
         }
         // The profile's own personality rules are untouched, and not trapped.
-        assert_eq!(rules_for(&s, "personality", "SCMP_ACT_ALLOW").len(), 3);
-        assert!(rules_for(&s, "personality", "SCMP_ACT_NOTIFY").is_empty());
+        assert_eq!(mapping_rules(&s, "personality", "SCMP_ACT_ALLOW").len(), 3);
+        assert!(mapping_rules(&s, "personality", "SCMP_ACT_NOTIFY").is_empty());
         // Still a valid OCI seccomp section.
         let parsed: oci_spec::runtime::LinuxSeccomp = serde_json::from_value(s).unwrap();
         assert!(parsed.syscalls().as_ref().unwrap().len() > 5);
@@ -775,7 +1067,7 @@ mod tests {
         let r = merge_mappings(&mut s).unwrap();
         assert_eq!(r.notified, MAPPING_SYSCALLS);
         assert_eq!(
-            rules_for(&s, "personality", "SCMP_ACT_NOTIFY")[0]["args"],
+            mapping_rules(&s, "personality", "SCMP_ACT_NOTIFY")[0]["args"],
             json!([masked(0, 0x0040_0000, 0x0040_0000)])
         );
         // The default action already allows the rest: no rule repeats it.
@@ -793,8 +1085,8 @@ mod tests {
         );
         assert_eq!(names_with_action(&s, "SCMP_ACT_ERRNO"), ["mprotect"]);
         // mmap was explicitly allowed under a LOG default: its complements say ALLOW.
-        assert_eq!(rules_for(&s, "mmap", "SCMP_ACT_ALLOW").len(), 2);
-        assert!(rules_for(&s, "pkey_mprotect", "SCMP_ACT_LOG").is_empty());
+        assert_eq!(mapping_rules(&s, "mmap", "SCMP_ACT_ALLOW").len(), 2);
+        assert!(mapping_rules(&s, "pkey_mprotect", "SCMP_ACT_LOG").is_empty());
 
         let mut s = json!({"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [
             {"names": ["execve", "execveat"], "action": "SCMP_ACT_ALLOW"}]});
@@ -833,7 +1125,7 @@ mod tests {
                 assert_eq!(report.mappings, MappingMerge::default());
                 // mmap keeps its unconditional ALLOW, exactly as the caller wrote it.
                 assert!(
-                    rules_for(s, "mmap", "SCMP_ACT_ALLOW")
+                    mapping_rules(s, "mmap", "SCMP_ACT_ALLOW")
                         .iter()
                         .all(|r| r.get("args").is_none())
                 );
@@ -890,12 +1182,12 @@ mod tests {
             };
             for n in &r.notified {
                 assert_eq!(
-                    rules_for(&profile, n, "SCMP_ACT_NOTIFY").len(),
+                    mapping_rules(&profile, n, "SCMP_ACT_NOTIFY").len(),
                     1,
                     "{profile}"
                 );
                 for a in ["SCMP_ACT_ALLOW", "SCMP_ACT_LOG"] {
-                    for rule in rules_for(&profile, n, a) {
+                    for rule in mapping_rules(&profile, n, a) {
                         assert!(rule.get("args").is_some(), "{n}: {rule} in {profile}");
                     }
                 }

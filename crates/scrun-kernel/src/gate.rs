@@ -161,6 +161,15 @@ impl ExecGate {
         )
     }
 
+    /// [`ExecGate::mark_filesystem`] for the superblock `fd` (any descriptor, `O_PATH` too) is on.
+    pub fn mark_filesystem_of(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        self.mark(
+            libc::FAN_MARK_ADD | libc::FAN_MARK_FILESYSTEM,
+            fd.as_raw_fd(),
+            Path::new(""),
+        )
+    }
+
     fn mark(&self, flags: libc::c_uint, dirfd: i32, path: &Path) -> io::Result<()> {
         let cpath = if path.as_os_str().is_empty() {
             None

@@ -76,6 +76,16 @@ pub struct Notification {
     pub args: [u64; 6],
 }
 
+/// A trapped syscall that changes how a task sees the file system (see `view::Taint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewChange {
+    /// `unshare`/`clone` (with `CLONE_NEWNS`, as the filter traps them), `clone3`, `setns`: the
+    /// task (or its child) may end up in another mount namespace.
+    Namespace,
+    /// `chroot`, `pivot_root`: another root, possibly in the same namespace.
+    Root,
+}
+
 /// Which exec syscall was trapped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExecKind {
@@ -113,6 +123,25 @@ impl ExecCall {
 }
 
 impl Notification {
+    /// Decodes the view-changing syscalls the container filter traps besides exec; `None` for
+    /// any other syscall or architecture.
+    pub fn view_change(&self) -> Option<ViewChange> {
+        let nr = match self.arch {
+            // x32 numbers these like x86_64, with the x32 bit.
+            AUDIT_ARCH_X86_64 => self.nr & !X32_SYSCALL_BIT,
+            _ => self.nr,
+        };
+        use ViewChange::{Namespace, Root};
+        Some(match (self.arch, nr) {
+            (AUDIT_ARCH_X86_64, 161 | 155) | (AUDIT_ARCH_I386, 61 | 217) => Root,
+            (AUDIT_ARCH_AARCH64, 51 | 41) => Root,
+            (AUDIT_ARCH_X86_64, 272 | 56 | 435 | 308) => Namespace,
+            (AUDIT_ARCH_I386, 310 | 120 | 435 | 346) => Namespace,
+            (AUDIT_ARCH_AARCH64, 97 | 220 | 435 | 268) => Namespace,
+            _ => return None,
+        })
+    }
+
     /// Decodes `execve`/`execveat` for x86_64 (and x32), i386 and aarch64; `None` for any
     /// other syscall or architecture.
     pub fn exec_call(&self) -> Option<ExecCall> {
@@ -523,6 +552,31 @@ mod tests {
             ip: 0,
             args,
         }
+    }
+
+    #[test]
+    fn view_changes_are_told_apart_per_architecture() {
+        let v = |arch, nr| notif(arch, nr, [0; 6]).view_change();
+        assert_eq!(v(AUDIT_ARCH_X86_64, 161), Some(ViewChange::Root));
+        assert_eq!(v(AUDIT_ARCH_X86_64, 155), Some(ViewChange::Root));
+        assert_eq!(v(AUDIT_ARCH_X86_64, 272), Some(ViewChange::Namespace));
+        assert_eq!(v(AUDIT_ARCH_X86_64, 56), Some(ViewChange::Namespace));
+        assert_eq!(v(AUDIT_ARCH_X86_64, 435), Some(ViewChange::Namespace));
+        assert_eq!(v(AUDIT_ARCH_X86_64, 308), Some(ViewChange::Namespace));
+        assert_eq!(
+            v(AUDIT_ARCH_X86_64, X32_SYSCALL_BIT | 272),
+            Some(ViewChange::Namespace)
+        );
+        assert_eq!(v(AUDIT_ARCH_I386, 61), Some(ViewChange::Root));
+        assert_eq!(v(AUDIT_ARCH_I386, 120), Some(ViewChange::Namespace));
+        assert_eq!(v(AUDIT_ARCH_AARCH64, 97), Some(ViewChange::Namespace));
+        assert_eq!(v(AUDIT_ARCH_AARCH64, 51), Some(ViewChange::Root));
+        assert_eq!(
+            v(AUDIT_ARCH_X86_64, 59),
+            None,
+            "execve is not a view change"
+        );
+        assert_eq!(v(AUDIT_ARCH_I386, 56), None, "56 is not clone on i386");
     }
 
     #[test]

@@ -3,23 +3,29 @@
 //! The kernel resolves an exec's path from the calling task's own root (its chroot, in its own
 //! mount namespace) and its cwd, so scrun must too. Opening `/proc/<pid>/root` for every exec
 //! costs 62-81 µs (perf note §3: creating and flushing a short-lived task's procfs dentries), so
-//! [`Views`] keeps the container's root open and reuses it while that is provably the caller's:
+//! [`Views`] keeps the container's root open and reuses it while that is provably the caller's.
+//! What proves it is a [`Taint`] the supervisor keeps per container, from the syscalls the
+//! container's filter traps before they run:
 //!
-//! - the caller's **mount namespace** is compared per exec through a pidfd
-//!   (`pidfd_open` + `ioctl(PIDFD_GET_MNT_NAMESPACE)` + `fstat`, no procfs: a few µs); any other
-//!   namespace (`unshare -m`, `setns`, `clone(CLONE_NEWNS)`, a nested runtime) is resolved
+//! - [`Taint::None`]: no task of the container has been let through a syscall that can give it
+//!   another mount namespace (`unshare`/`clone` with `CLONE_NEWNS`, `clone3`, `setns`) or another
+//!   root (`chroot`, `pivot_root`): every caller's view is the container's, with no check at all;
+//! - [`Taint::Namespaces`]: one of the namespace syscalls ran, so the caller's **mount namespace**
+//!   is compared per exec through a pidfd (`pidfd_open` + `ioctl(PIDFD_GET_MNT_NAMESPACE)` +
+//!   `fstat`, no procfs, about 20 µs on a short-lived task); any other namespace is resolved
 //!   through its own `/proc/<pid>/root`;
-//! - a **root change inside the same namespace** (`chroot`, `pivot_root`) cannot be seen that way,
-//!   so those syscalls are trapped by the container's filter and the supervisor marks the
-//!   container tainted before letting them run (the `tainted` argument of [`Views::view`]): from
-//!   then on every exec of the container is resolved in its caller's `/proc/<pid>/root`.
+//! - [`Taint::Root`]: a root change inside a namespace cannot be seen that way, so from then on
+//!   every exec of the container is resolved in its caller's `/proc/<pid>/root`.
+//!
+//! Where a profile allows one of those syscalls under argument conditions scrun cannot merge
+//! with, the container starts tainted (the `create` rewrite says which).
 //!
 //! Roots opened per exec are cached by their identity (device, inode, mount id), which keeps
 //! the per-root path cache useful across the execs of one chroot.
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 
 use crate::resolve::{PathCache, ResolveError, RootDir};
@@ -29,6 +35,40 @@ use crate::sys::cvt;
 pub const PIDFD_GET_MNT_NAMESPACE: libc::c_ulong = 0xFF03;
 /// `PIDFD_THREAD` = `O_EXCL` (linux/pidfd.h, 6.9+).
 const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
+
+/// What the container's tasks have done to their view of the file system so far (see the module
+/// documentation). Ordered: a stronger taint includes the weaker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Taint {
+    /// No task changed its mount namespace or root: the container root is everyone's.
+    None,
+    /// A task may be in another mount namespace: compare per exec.
+    Namespaces,
+    /// A task may have another root: resolve every exec in its caller's own root.
+    Root,
+}
+
+impl Taint {
+    /// As kept in an atomic byte.
+    pub const fn bits(self) -> u8 {
+        match self {
+            Taint::None => 0,
+            Taint::Namespaces => 1,
+            Taint::Root => 2,
+        }
+    }
+
+    /// From [`Taint::bits`] (or several `fetch_or`ed together: the strongest wins).
+    pub const fn from_bits(bits: u8) -> Taint {
+        if bits & 2 != 0 {
+            Taint::Root
+        } else if bits & 1 != 0 {
+            Taint::Namespaces
+        } else {
+            Taint::None
+        }
+    }
+}
 
 /// A mount namespace, by its nsfs inode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -68,20 +108,30 @@ pub struct RootId {
     mnt_id: u64,
 }
 
-fn root_id(fd: impl AsFd) -> io::Result<RootId> {
+fn statx_ino_mnt(fd: BorrowedFd<'_>) -> io::Result<libc::statx> {
     // SAFETY: an all-zero statx is a valid output buffer.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: `fd` is a live descriptor, the path is an empty NUL-terminated string and `stx` a
     // live buffer of the right type; the kernel writes into it or returns -1.
     cvt(unsafe {
         libc::statx(
-            fd.as_fd().as_raw_fd(),
+            fd.as_raw_fd(),
             c"".as_ptr(),
             libc::AT_EMPTY_PATH,
             libc::STATX_INO | libc::STATX_MNT_ID,
             &mut stx,
         )
     })?;
+    Ok(stx)
+}
+
+/// The id of the mount `fd` was opened through (`statx` `STATX_MNT_ID`, as in mountinfo).
+pub fn mount_id(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    statx_ino_mnt(fd).map(|s| s.stx_mnt_id)
+}
+
+fn root_id(fd: impl AsFd) -> io::Result<RootId> {
+    let stx = statx_ino_mnt(fd.as_fd())?;
     Ok(RootId {
         dev: libc::makedev(stx.stx_dev_major, stx.stx_dev_minor),
         ino: stx.stx_ino,
@@ -129,8 +179,10 @@ pub struct Views {
 /// How the caller's view was decided (for tests and measurements).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum How {
-    /// Same mount namespace as the container root and no root change in the container.
+    /// No task of the container changed its view: the container root, unchecked.
     Base,
+    /// Same mount namespace as the container root (checked), no root change in the container.
+    SameNamespace,
     /// Resolved in the caller's own `/proc/<pid>/root`.
     Own,
 }
@@ -144,13 +196,13 @@ impl Views {
     /// At most this many other roots (one descriptor each).
     const MAX_OTHERS: usize = 64;
 
-    /// The view of `pid` for one exec. `tainted`: a `chroot` or `pivot_root` was let through
-    /// in this container, so no root may be assumed. The first call takes `pid`'s root as the
-    /// container's: the first exec a listener sees comes from the container's init or from a
-    /// process the runtime joined to the container's namespaces and root (and a later call
-    /// compares every caller's namespace with it, or its root when tainted).
-    pub fn view(&mut self, pid: u32, tainted: bool) -> Result<(View<'_>, How), ResolveError> {
-        let (which, how) = self.pick(pid, tainted)?;
+    /// The view of `pid` for one exec, given what the container's tasks have done so far. The
+    /// first call takes `pid`'s root as the container's: the first exec a listener sees comes
+    /// from the container's init or from a process the runtime joined to the container's
+    /// namespaces and root (and a later call compares every caller's namespace with it, or its
+    /// root, as `taint` requires).
+    pub fn view(&mut self, pid: u32, taint: Taint) -> Result<(View<'_>, How), ResolveError> {
+        let (which, how) = self.pick(pid, taint)?;
         let (base_root, _, base_paths) = self.base.as_mut().expect("pick sets the base");
         Ok(match which {
             Which::Base => (
@@ -177,22 +229,26 @@ impl Views {
         })
     }
 
-    fn pick(&mut self, pid: u32, tainted: bool) -> Result<(Which, How), ResolveError> {
+    fn pick(&mut self, pid: u32, taint: Taint) -> Result<(Which, How), ResolveError> {
         if self.base.is_none() {
             let root = RootDir::open_for_pid(pid)?;
             let ns = mnt_ns_of(pid).ok();
             self.base = Some((root, ns, PathCache::default()));
-            if !tainted {
+            if taint != Taint::Root {
                 return Ok((Which::Base, How::Base));
             }
         }
-        if !tainted {
-            let base_ns = self.base.as_ref().and_then(|b| b.1);
-            if let (Some(base), Ok(ns)) = (base_ns, mnt_ns_of(pid)) {
-                if base == ns {
-                    return Ok((Which::Base, How::Base));
+        match taint {
+            Taint::None => return Ok((Which::Base, How::Base)),
+            Taint::Namespaces => {
+                let base_ns = self.base.as_ref().and_then(|b| b.1);
+                if let (Some(base), Ok(ns)) = (base_ns, mnt_ns_of(pid)) {
+                    if base == ns {
+                        return Ok((Which::Base, How::SameNamespace));
+                    }
                 }
             }
+            Taint::Root => {}
         }
         let root = RootDir::open_for_pid(pid)?;
         let id = root_id(root.as_fd()).map_err(|cause| ResolveError::Open {
@@ -259,11 +315,23 @@ mod tests {
     fn same_namespace_reuses_the_base_root_and_a_taint_resolves_per_exec() {
         let me = std::process::id();
         let mut v = Views::default();
-        assert_eq!(v.view(me, false).unwrap().1, How::Base);
-        assert_eq!(v.view(me, false).unwrap().1, How::Base);
-        let (view, how) = v.view(me, true).unwrap();
+        assert_eq!(v.view(me, Taint::None).unwrap().1, How::Base);
+        assert_eq!(v.view(me, Taint::None).unwrap().1, How::Base);
+        assert_eq!(v.view(me, Taint::Namespaces).unwrap().1, How::SameNamespace);
+        let (view, how) = v.view(me, Taint::Root).unwrap();
         assert_eq!(how, How::Own);
         assert!(view.is_base, "our own root is the base root");
+    }
+
+    #[test]
+    fn taints_combine_to_the_strongest() {
+        for t in [Taint::None, Taint::Namespaces, Taint::Root] {
+            assert_eq!(Taint::from_bits(t.bits()), t);
+        }
+        assert_eq!(
+            Taint::from_bits(Taint::Namespaces.bits() | Taint::Root.bits()),
+            Taint::Root
+        );
     }
 
     #[test]
@@ -272,10 +340,10 @@ mod tests {
         std::fs::create_dir(dir.path().join("bin")).unwrap();
         std::fs::write(dir.path().join("bin/tool"), b"jail").unwrap();
         let mut v = Views::default();
-        v.view(std::process::id(), false).unwrap();
+        v.view(std::process::id(), Taint::None).unwrap();
         let sleeper = chrooted_sleeper(dir.path());
         let pid = sleeper.pid;
-        let (view, how) = v.view(pid, true).unwrap();
+        let (view, how) = v.view(pid, Taint::Root).unwrap();
         assert_eq!(how, How::Own);
         assert!(!view.is_base);
         let r =

@@ -51,7 +51,10 @@ fn workload(dir: &std::path::Path) -> i32 {
         return 16;
     }
     let mut views = scrun_kernel::view::Views::default();
-    if views.view(std::process::id(), true).is_err() {
+    if views
+        .view(std::process::id(), scrun_kernel::view::Taint::Root)
+        .is_err()
+    {
         return 17;
     }
     // A listening socket, a client thread, accept.

@@ -218,6 +218,7 @@ fn prepare(
         },
         mappings_trapped: report.mappings.notified,
         mappings_untrapped: report.mappings.untrapped,
+        ns_trapped: report.ns_untrapped.is_empty(),
     };
     sdir.save_meta(&meta)?;
     crate::supervisor::precheck_entrypoint(sdir, &spec)?;

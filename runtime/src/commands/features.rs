@@ -65,15 +65,16 @@ fn exec_guard() -> String {
         Err(_) => "PROCMAP_QUERY unavailable: every such mprotect is undecidable",
     };
     format!(
-        "seccomp user-notify on execve/execveat (+chroot/pivot_root); caller view: {}; \
+        "seccomp user-notify on execve/execveat (+chroot/pivot_root, and unshare/clone with \
+         CLONE_NEWNS, clone3, setns); caller view: {}; \
          fanotify FAN_OPEN_EXEC_PERM on the rootfs overlay superblock (enforce); \
          other mounts present at start: marked (private superblocks: filesystem marks, \
-         host-shared: mount marks); mounts made later: not marked; \
+         host-shared: mount marks); mounts made later: marked when an exec first reaches them; \
          executable file mappings ([supervisor] mappings, default: the container's mode): \
          seccomp user-notify on mmap of a file with PROT_EXEC, mprotect/pkey_mprotect with \
          PROT_EXEC ({procmap}), personality(READ_IMPLIES_EXEC); bpf LSM: {bpf_lsm}",
         if pidfd_ns {
-            "pidfd mount-namespace check per exec"
+            "pidfd mount-namespace check per exec once a namespace syscall ran"
         } else {
             "per-exec /proc/<pid>/root"
         }

@@ -323,6 +323,7 @@ pub fn decide(
         }
     }
     for finding in &rule_findings {
+        crate::metrics::COUNTERS.rule_finding(&finding.category);
         if let Err(e) = ctx.sink.emit(finding) {
             log.error(format_args!("cannot write finding: {e}"));
         }

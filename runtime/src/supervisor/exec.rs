@@ -12,9 +12,9 @@ use scrun_detect::engine::Verdict;
 use scrun_detect::event::Strings;
 use scrun_detect::policy::Mode;
 use scrun_kernel::memory::{self, MemError};
-use scrun_kernel::notify::Listener;
+use scrun_kernel::notify::{Listener, ViewChange};
 use scrun_kernel::resolve;
-use scrun_kernel::view::Views;
+use scrun_kernel::view::{Taint, Views};
 
 use super::Shared;
 use super::decide::{Via, decide, target_of};
@@ -103,10 +103,17 @@ pub fn handle(
     may_defer: bool,
 ) -> Answer {
     let Some(call) = notif.exec_call() else {
-        // chroot/pivot_root (the other trapped syscalls besides the mapping calls, which
-        // `answer` hands to `mapping`; not counted as execs): from now on
-        // no exec in this container is resolved in an assumed root. Set before the call may run.
-        shared.views_tainted.store(true, Ordering::Release);
+        // A view change (not counted as an exec): from now on this container's execs are checked
+        // as it requires (see scrun-kernel `view::Taint`). Set before the call may run. Any other
+        // trapped syscall (none is expected: `answer` hands the mapping calls to `mapping`)
+        // is taken as the strongest change.
+        let taint = match notif.view_change() {
+            Some(ViewChange::Namespace) => Taint::Namespaces,
+            Some(ViewChange::Root) | None => Taint::Root,
+        };
+        shared
+            .views_tainted
+            .fetch_or(taint.bits(), Ordering::Release);
         return Answer::Continue;
     };
     let t0 = std::time::Instant::now();
@@ -166,8 +173,8 @@ fn handle_exec(
         return Answer::None;
     }
     // The caller's own view: its root (chroot) in its own mount namespace.
-    let tainted = shared.views_tainted.load(Ordering::Acquire);
-    let (mut view, _) = match views.view(pid, tainted) {
+    let taint = Taint::from_bits(shared.views_tainted.load(Ordering::Acquire));
+    let (mut view, _) = match views.view(pid, taint) {
         Ok(v) => v,
         Err(e) => {
             shared
@@ -242,6 +249,7 @@ fn handle_exec(
     let more = loaded::chain(&mut view, cache, pid, &resolved, &path, &mut argv);
     for (file, caller_path, via) in more {
         let operand = via.loader.is_some();
+        gate_reached(shared, &file);
         let d = decide(
             ctx,
             &shared.log,
@@ -263,6 +271,7 @@ fn handle_exec(
         }
     }
     if verdict == Verdict::Allow {
+        gate_reached(shared, &resolved);
         super::rules::record(&ctx.engine, pid, &path, &resolved.path);
     }
     if verdict == Verdict::Allow
@@ -275,6 +284,29 @@ fn handle_exec(
     match verdict {
         Verdict::Allow => Answer::Continue,
         Verdict::Block => Answer::Errno(libc::EPERM),
+    }
+}
+
+/// Before an exec goes on: the superblock or mount its file is on is under the exec gate (or
+/// watcher), also when it was made after start (see `mounts::Reached`). A memfd is not: its
+/// superblock is the kernel's internal one, shared with every memfd of the host.
+fn gate_reached(shared: &Shared, file: &resolve::Resolved) {
+    let Some(gate) = shared.vetted.gate() else {
+        return;
+    };
+    if file.memfd {
+        return;
+    }
+    match shared.reached.gate(gate, &file.file, &file.meta) {
+        Ok(super::mounts::Marked::Already) => {}
+        Ok(how) => shared.log.warn(format_args!(
+            "exec of {} reached a mount not gated before: marked ({how:?})",
+            file.path.display()
+        )),
+        Err(e) => shared.log.warn(format_args!(
+            "cannot put the mount of {} under the exec gate: {e}",
+            file.path.display()
+        )),
     }
 }
 

@@ -127,19 +127,29 @@ fn guard_summary(sdir: &ScrunDir, meta: &crate::scrun_dir::Meta, overlay: bool) 
         (false, _) => "no fanotify gate (rootfs is not an overlay): decided on the resolved path",
         (true, true) => {
             "fanotify FAN_OPEN_EXEC_PERM on the rootfs overlay superblock; mounts made later \
-             decided on the resolved path"
+             marked when an exec first reaches them"
         }
         (true, false) => "fanotify exec watcher on the rootfs overlay superblock",
     };
     if crate::delegation::agent(sdir).is_some() {
         return format!("the container's own seccomp agent holds the listener; {gate}");
     }
-    let view = if meta.view_untrapped {
-        "every exec resolved in its caller's /proc/<pid>/root (chroot not trappable)"
-    } else if scrun_kernel::view::mnt_ns_of(std::process::id()).is_ok() {
-        "caller's root and mount namespace (pidfd namespace check, chroot/pivot_root trapped)"
-    } else {
-        "caller's root (per exec: no pidfd namespace ioctl on this kernel)"
+    let pidfd = scrun_kernel::view::mnt_ns_of(std::process::id()).is_ok();
+    let view = match (super::initial_taint(meta), pidfd) {
+        (scrun_kernel::view::Taint::Root, _) => {
+            "caller's root: every exec resolved in its caller's /proc/<pid>/root (chroot not trappable)"
+        }
+        (scrun_kernel::view::Taint::Namespaces, true) => {
+            "caller's root and mount namespace: pidfd namespace check per exec (namespace syscalls \
+             not trappable), chroot/pivot_root trapped"
+        }
+        (scrun_kernel::view::Taint::None, _) => {
+            "caller's root and mount namespace: unshare/clone(CLONE_NEWNS)/clone3/setns and \
+             chroot/pivot_root trapped, each exec's namespace checked once one ran"
+        }
+        (scrun_kernel::view::Taint::Namespaces, false) => {
+            "caller's root (per exec: no pidfd namespace ioctl on this kernel)"
+        }
     };
     format!(
         "seccomp user-notify in the {view}; {gate}; {}",

@@ -140,7 +140,8 @@ fn personality(shared: &Shared, notif: &Notification, call: &MapCall) -> Ended {
 /// sets it, as for an exec).
 fn base<'v>(shared: &Shared, views: &'v mut Views, pid: u32) -> Option<&'v RootDir> {
     if views.base().is_none() {
-        let tainted = shared.views_tainted.load(Ordering::Acquire);
+        let tainted =
+            scrun_kernel::view::Taint::from_bits(shared.views_tainted.load(Ordering::Acquire));
         if let Err(e) = views.view(pid, tainted) {
             shared
                 .log

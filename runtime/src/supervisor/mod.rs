@@ -56,7 +56,7 @@ mod worker;
 
 use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize};
 
 use anyhow::{Context, Result};
 use scrun_detect::policy::Config;
@@ -99,6 +99,8 @@ pub struct Shared {
     pub allowed: vetted::Decided,
     /// Allowed files whose execs the exec gate / watcher skips (ignore mark + read lease).
     pub vetted: vetted::Vetted,
+    /// Superblocks and mounts made after start that an exec reached, marked on the gate.
+    pub reached: mounts::Reached,
     /// Lease-break notices for `vetted` (SIGIO on a signalfd, blocked before any thread starts).
     pub lease_breaks: Option<scrun_kernel::gate::LeaseBreaks>,
     pub sdir: ScrunDir,
@@ -106,9 +108,10 @@ pub struct Shared {
     pub log: ContainerLog,
     pub active: AtomicUsize,
     pub init_seen: AtomicBool,
-    /// A `chroot`/`pivot_root` was let through in this container (or could not be trapped):
-    /// no exec may be resolved in an assumed root any more (scrun-kernel `view`).
-    pub views_tainted: AtomicBool,
+    /// What the container's tasks may have done to their view (scrun-kernel `view::Taint`, as
+    /// bits): set before a trapped `unshare`/`clone`/`clone3`/`setns` or `chroot`/`pivot_root`
+    /// runs, or from the start where the profile did not let them be trapped.
+    pub views_tainted: AtomicU8,
     /// Decisions that must hash a big file run here, off the notification threads.
     pub pool: scrun_detect::hashpool::HashPool,
 }
@@ -142,13 +145,14 @@ impl Shared {
                 },
                 scrun_kernel::limits::raise_nofile(65_536).unwrap_or(1024),
             ),
+            reached: mounts::Reached::new(meta.rootfs_dev),
             lease_breaks,
             sdir: sdir.clone(),
             engine,
             log,
             active: AtomicUsize::new(0),
             init_seen: AtomicBool::new(false),
-            views_tainted: AtomicBool::new(meta.view_untrapped),
+            views_tainted: AtomicU8::new(initial_taint(&meta).bits()),
             pool: scrun_detect::hashpool::HashPool::new(2, 1024).on_start(|| {
                 // Background hashing yields the CPU to the container and to answering execs.
                 let _ = scrun_kernel::process::lowest_thread_priority();
@@ -210,6 +214,20 @@ fn metrics_file(sdir: &ScrunDir) -> Option<(PathBuf, std::time::Duration)> {
 }
 
 /// The configuration `create` validated for this container (its path is in the metadata).
+/// The view taint a container starts with: none where its filter traps every syscall that can
+/// change a task's mount namespace or root; a state written before the namespace traps existed
+/// (`ns_trapped` absent) starts with namespaces tainted.
+pub fn initial_taint(meta: &crate::scrun_dir::Meta) -> scrun_kernel::view::Taint {
+    use scrun_kernel::view::Taint;
+    if meta.view_untrapped {
+        Taint::Root
+    } else if !meta.ns_trapped {
+        Taint::Namespaces
+    } else {
+        Taint::None
+    }
+}
+
 fn config_of(meta: &crate::scrun_dir::Meta) -> Result<Config> {
     match &meta.config_path {
         Some(p) => {

@@ -9,9 +9,18 @@
 //!   Copies of that mount in a namespace the container makes later are not covered (fanotify
 //!   mount marks are per mount), nor are mounts made after start.
 //! - `noexec` mounts and pseudo filesystems are skipped.
+//!
+//! Mounts made after start (a tmpfs or bind mount in a namespace the container made, a nested
+//! runtime's overlay) are put under the gate when an exec first reaches them ([`Reached`]):
+//! before that exec goes on, its file's superblock (container-private) or mount (host-shared)
+//! is marked, so the kernel's own open of the file for that exec, and every later one there,
+//! meets the gate.
 
 use std::collections::HashSet;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Mutex;
 
 use scrun_kernel::gate::ExecGate;
 
@@ -59,6 +68,96 @@ fn unescape(s: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `st_dev` of every mount in this process's mount namespace (the host's, for the worker).
+fn host_devices() -> HashSet<u64> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let (dev, ..) = parse(l)?;
+            let (major, minor) = dev.split_once(':')?;
+            Some(libc::makedev(major.parse().ok()?, minor.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The superblocks and mounts execs have reached, each marked on the exec gate once.
+pub struct Reached {
+    rootfs_dev: u64,
+    inner: Mutex<ReachedInner>,
+}
+
+#[derive(Default)]
+struct ReachedInner {
+    /// Container-private superblocks marked (or found unmarkable), by device.
+    devices: HashSet<u64>,
+    /// Mounts of host-shared superblocks marked, by mount id.
+    mounts: HashSet<u64>,
+    /// Devices the host's mount namespace shows (read again when an unknown device appears).
+    host: HashSet<u64>,
+}
+
+/// What [`Reached::gate`] did for one exec's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Marked {
+    /// The rootfs, or a superblock or mount marked before.
+    Already,
+    /// A container-private superblock, marked now.
+    Filesystem,
+    /// A mount of a host-shared superblock, marked now.
+    Mount,
+}
+
+impl Reached {
+    pub fn new(rootfs_dev: u64) -> Reached {
+        Reached {
+            rootfs_dev,
+            inner: Mutex::new(ReachedInner {
+                host: host_devices(),
+                ..ReachedInner::default()
+            }),
+        }
+    }
+
+    /// Puts the superblock (container-private) or the mount (host-shared) of `file` under
+    /// `gate` unless it is already. Cheap for the rootfs (one comparison) and for a superblock
+    /// seen before (one lookup); a host-shared one costs a `statx` for the mount id.
+    pub fn gate(
+        &self,
+        gate: &ExecGate,
+        file: &std::fs::File,
+        meta: &std::fs::Metadata,
+    ) -> std::io::Result<Marked> {
+        let dev = meta.dev();
+        if dev == self.rootfs_dev {
+            return Ok(Marked::Already);
+        }
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if inner.devices.contains(&dev) {
+            return Ok(Marked::Already);
+        }
+        if !inner.host.contains(&dev) {
+            inner.host = host_devices();
+        }
+        if !inner.host.contains(&dev) {
+            // Only the container's mounts show it: a filesystem mark covers every mount of it.
+            inner.devices.insert(dev);
+            gate.mark_filesystem_of(file.as_fd())?;
+            return Ok(Marked::Filesystem);
+        }
+        // A host filesystem: a filesystem mark would gate the host's execs; mark this mount.
+        let mnt = scrun_kernel::view::mount_id(file.as_fd())?;
+        if !inner.mounts.insert(mnt) {
+            return Ok(Marked::Already);
+        }
+        gate.mark_mount_at(file.as_fd(), Path::new(""))?;
+        Ok(Marked::Mount)
+    }
 }
 
 /// Marks the exec-capable mounts of process `pid` (the container's init); returns a summary
@@ -115,6 +214,22 @@ pub fn gate_mounts(gate: &ExecGate, pid: i64, log: &ContainerLog) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file on a host filesystem gets its mount marked once; the rootfs needs nothing.
+    #[test]
+    fn a_host_mount_is_marked_once_and_the_rootfs_never() {
+        let gate = ExecGate::watcher().expect("fanotify (root)");
+        let dir = tempfile::tempdir_in("/var/tmp").unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"x").unwrap();
+        let f = std::fs::File::open(&p).unwrap();
+        let meta = f.metadata().unwrap();
+        let reached = Reached::new(meta.dev() + 1);
+        assert_eq!(reached.gate(&gate, &f, &meta).unwrap(), Marked::Mount);
+        assert_eq!(reached.gate(&gate, &f, &meta).unwrap(), Marked::Already);
+        let rootfs = Reached::new(meta.dev());
+        assert_eq!(rootfs.gate(&gate, &f, &meta).unwrap(), Marked::Already);
+    }
 
     #[test]
     fn mountinfo_lines_parse_with_escapes() {

@@ -70,6 +70,7 @@ impl Fixture {
             mappings: scrun_detect::policy::Mappings::following(mode),
             mappings_trapped: vec!["mmap".into(), "mprotect".into()],
             mappings_untrapped: Vec::new(),
+            ns_trapped: true,
         };
         sdir.save_meta(&meta).expect("save meta");
         Fixture {

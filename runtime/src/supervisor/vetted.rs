@@ -85,6 +85,11 @@ impl Vetted {
         let _ = self.gate.set(gate);
     }
 
+    /// The exec gate (or watcher), once the keeper has handed it over.
+    pub fn gate(&self) -> Option<&Arc<scrun_kernel::gate::ExecGate>> {
+        self.gate.get()
+    }
+
     /// After an Allow decided on `file`, whose metadata was `key`: lease it, check it is still
     /// what was decided, ignore its inode. True when its execs now skip the gate.
     pub fn vet(&self, file: &std::fs::File, key: &scrun_detect::FileKey) -> bool {
