@@ -1134,6 +1134,35 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_rewritten_profile_carries_the_mapping_conditions_in_libcontainers_order() {
+        let mut spec = json!({
+            "process": {"args": ["sh"]},
+            "root": {"path": "rootfs"},
+            "linux": {"seccomp": docker_mappings()}
+        });
+        Rewrite {
+            container_id: "c1",
+            bundle: Path::new("/b"),
+            listener_path: Path::new("/run/scrun.d/k/sup.sock"),
+            listener_metadata: "{}".into(),
+            systemd_cgroup: false,
+            delegate: false,
+            mappings: true,
+        }
+        .apply(&mut spec)
+        .unwrap();
+        let s = &spec["linux"]["seccomp"];
+        // (prot & 4) == 4 && (flags & 0x20) == 0, as libcontainer reads it: value = datum.
+        assert_eq!(
+            mapping_rules(s, "mmap", "SCMP_ACT_NOTIFY")[0]["args"],
+            json!([
+                {"index": 2, "value": 4, "valueTwo": 4, "op": "SCMP_CMP_MASKED_EQ"},
+                {"index": 3, "value": 0, "valueTwo": 0x20, "op": "SCMP_CMP_MASKED_EQ"}
+            ])
+        );
+    }
+
     /// Random profiles through both merges: never a panic; every trapped mapping syscall has one
     /// NOTIFY rule and no unconditional permissive rule left.
     #[test]
