@@ -121,6 +121,9 @@ make_bundle() {
     cp "$BUSYBOX" "$b/layer/bin/busybox"
     chroot "$b/layer" /bin/busybox --install -s /bin
     [ -x "$BENCH_TMP/bin/nsclock" ] && cp "$BENCH_TMP/bin/nsclock" "$b/layer/bin/nsclock"
+    # A script may add files to the image layer (bench/mapstorm.sh: a dynamic program and its
+    # libraries) by defining bundle_layer_extra.
+    if declare -F bundle_layer_extra >/dev/null; then bundle_layer_extra "$b/layer"; fi
     mount -t overlay overlay -o "lowerdir=$b/layer,upperdir=$b/upper,workdir=$b/work" "$b/rootfs"
     (cd "$b" && "$RUNC" spec)
     "$PY" - "$b/config.json" "$args" <<'PYEOF'
@@ -133,9 +136,10 @@ json.dump(c, open(p, "w"), indent=2)
 PYEOF
 }
 
-# scrun config files: $1 = name, $2 = mode, $3 = hash cache dir.
+# scrun config files: $1 = name, $2 = mode, $3 = hash cache dir, $4 = [supervisor] mappings
+# (optional; absent: the mode's).
 make_scrun_config() {
-    local name=$1 mode=$2 cache=$3
+    local name=$1 mode=$2 cache=$3 mappings=${4:-}
     mkdir -p "$BENCH_TMP/scrun-cfg" "$cache"
     : > "$BENCH_TMP/scrun-cfg/feed.txt"
     # One unrelated digest so the intel path is exercised like a real deployment (no match).
@@ -149,6 +153,9 @@ hash_cache_dir = "$cache"
 [intel]
 feeds = ["$BENCH_TMP/scrun-cfg/feed.txt"]
 TOML
+    if [ -n "$mappings" ]; then
+        sed -i "s/^\[supervisor\]\$/[supervisor]\nmappings = \"$mappings\"/" "$BENCH_TMP/scrun-cfg/$name.toml"
+    fi
     # RULES=0: without the built-in exec rules (the A/B of their per-exec cost).
     if [ "${RULES:-1}" = 0 ]; then
         printf '[rules]\ndefault = false\n' >> "$BENCH_TMP/scrun-cfg/$name.toml"
