@@ -361,11 +361,11 @@ fn with_mappings_off_nothing_is_trapped_and_the_loader_is_not_seen() {
 fn every_library_category_comes_from_ld_preload_and_parses_with_googles_scc_client() {
     let e = env();
     let preload = |lib: &str| format!("LD_PRELOAD={lib} /bin/dtrue; echo rc=$?");
+    let added = preload("/tmp/e.so");
     let script = format!(
-        "{}; {}; cat {EVIL_SO} > {VICTIM_SO}; {}; cp {BENIGN_SO} /tmp/b.so; {}; \
-         cat /tmp/LIB-RAN 2>/dev/null | wc -c",
+        "{}; cp {EVIL_SO} /tmp/e.so; {added}; cat {EVIL_SO} > {VICTIM_SO}; {}; \
+         cp {BENIGN_SO} /tmp/b.so; {}; cat /tmp/LIB-RAN 2>/dev/null | wc -c",
         preload(EVIL_SO),
-        format!("cp {EVIL_SO} /tmp/e.so; {}", preload("/tmp/e.so")),
         preload(VICTIM_SO),
         preload("/tmp/b.so"),
     );
