@@ -63,15 +63,21 @@ pub const MAX_AREAS: usize = 64;
 
 /// The file-backed areas that overlap `[addr, addr + len)` in thread `tid`'s address space,
 /// lowest first; empty when the range is anonymous memory only (or not mapped at all: the
-/// kernel then fails the `mprotect` with `ENOMEM`).
+/// kernel then fails the `mprotect` with `ENOMEM`). Kernels without `PROCMAP_QUERY` (before
+/// 6.11) have the text of `/proc/<pid>/maps` read instead.
 pub fn file_backed(tid: u32, addr: u64, len: u64) -> io::Result<Vec<Area>> {
     let maps = File::open(format!("/proc/{tid}/maps"))?;
     let end = addr.saturating_add(len);
     let mut out = Vec::new();
     let mut at = addr;
     while at < end {
-        let Some(q) = procmap::query(&maps, at)? else {
-            break;
+        let q = match procmap::query(&maps, at) {
+            Ok(Some(q)) => q,
+            Ok(None) => break,
+            Err(e) if out.is_empty() && e.raw_os_error() == Some(libc::ENOTTY) => {
+                return from_text(&maps, addr, end);
+            }
+            Err(e) => return Err(e),
         };
         if q.vma_start >= end {
             break;
@@ -94,6 +100,55 @@ pub fn file_backed(tid: u32, addr: u64, len: u64) -> io::Result<Vec<Area>> {
         at = q.vma_end;
     }
     Ok(out)
+}
+
+/// At most this much of `/proc/<pid>/maps` is read (about 50 000 areas).
+const MAX_MAPS_TEXT: u64 = 4 << 20;
+
+/// [`file_backed`] from the text of `/proc/<pid>/maps` (`start-end perms offset maj:min inode
+/// path`): an area with an inode is file-backed (shared anonymous memory included, as with
+/// `PROCMAP_QUERY`).
+fn from_text(maps: &File, start: u64, end: u64) -> io::Result<Vec<Area>> {
+    use std::io::Read;
+    let mut text = Vec::new();
+    maps.take(MAX_MAPS_TEXT).read_to_end(&mut text)?;
+    let mut out = Vec::new();
+    for line in text.split(|&b| b == b'\n') {
+        let Some(area) = parse_maps_line(line) else {
+            continue;
+        };
+        if area.ino == 0 || area.end <= start || area.start >= end {
+            continue;
+        }
+        if out.len() == MAX_AREAS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("more than {MAX_AREAS} file-backed areas in one range"),
+            ));
+        }
+        out.push(area);
+    }
+    Ok(out)
+}
+
+/// One line of `/proc/<pid>/maps`; `None` when it does not parse.
+fn parse_maps_line(line: &[u8]) -> Option<Area> {
+    let line = std::str::from_utf8(line.get(..line.len().min(256))?).ok()?;
+    let mut f = line.split_ascii_whitespace();
+    let (start, end) = f.next()?.split_once('-')?;
+    let _perms = f.next()?;
+    let _offset = f.next()?;
+    let (major, minor) = f.next()?.split_once(':')?;
+    let ino = f.next()?.parse().ok()?;
+    Some(Area {
+        start: u64::from_str_radix(start, 16).ok()?,
+        end: u64::from_str_radix(end, 16).ok()?,
+        dev: libc::makedev(
+            u32::from_str_radix(major, 16).ok()?,
+            u32::from_str_radix(minor, 16).ok()?,
+        ),
+        ino,
+    })
 }
 
 /// The file behind `area` of thread `tid` (`/proc/<tid>/map_files/<start>-<end>`, read-only).
@@ -167,6 +222,41 @@ pub use procmap::PROCMAP_QUERY;
 mod tests {
     use super::*;
     use std::os::unix::fs::MetadataExt;
+
+    #[test]
+    fn maps_text_lines_parse_and_the_text_route_agrees_with_procmap_query() {
+        let a = parse_maps_line(
+            b"7f3c2a000000-7f3c2a022000 r-xp 00026000 fe:00 247857  /usr/lib/libc.so.6",
+        )
+        .unwrap();
+        assert_eq!(
+            (a.start, a.end, a.ino),
+            (0x7f3c_2a00_0000, 0x7f3c_2a02_2000, 247_857)
+        );
+        assert_eq!(a.dev, libc::makedev(0xfe, 0));
+        let anon = parse_maps_line(b"7ffd1000-7ffd2000 rw-p 00000000 00:00 0  [stack]").unwrap();
+        assert_eq!(anon.ino, 0);
+        for bad in [
+            &b""[..],
+            b"garbage",
+            b"1-2 r-xp 0 zz:00 1",
+            b"x-2 r 0 00:00 1",
+        ] {
+            assert_eq!(parse_maps_line(bad), None, "{bad:?}");
+        }
+        let me = std::process::id();
+        let maps = File::open(format!("/proc/{me}/maps")).unwrap();
+        let text = a_descriptor_of_another_process_is_duplicated_without_procfs as *const () as u64;
+        let by_text = from_text(&maps, text, text + 1).unwrap();
+        assert_eq!(by_text, file_backed(me, text, 1).unwrap());
+        let heap = vec![0u8; 1 << 20];
+        let maps = File::open(format!("/proc/{me}/maps")).unwrap();
+        assert!(
+            from_text(&maps, heap.as_ptr() as u64, 4096)
+                .unwrap()
+                .is_empty()
+        );
+    }
 
     #[test]
     fn the_request_number_is_the_kernels() {

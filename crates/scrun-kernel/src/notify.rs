@@ -252,8 +252,21 @@ impl MapCall {
 impl Notification {
     /// Decodes `mmap`/`mmap2`, `mprotect`, `pkey_mprotect` and `personality` for x86_64 (and
     /// x32), i386 and aarch64; `None` for any other syscall or architecture. i386's old `mmap`
-    /// (90, arguments in memory) is not decoded.
+    /// (90) passes its arguments in memory, where the filter's conditions cannot see them (it
+    /// notifies only when stray registers match): it is decoded as an `mmap` with nothing to
+    /// decide (no descriptor, no protection), so that it is let through, never mistaken for
+    /// another trapped call.
     pub fn map_call(&self) -> Option<MapCall> {
+        if (self.arch, self.nr) == (AUDIT_ARCH_I386, 90) {
+            return Some(MapCall {
+                kind: MapKind::Mmap,
+                addr: 0,
+                len: 0,
+                prot: 0,
+                flags: 0,
+                fd: None,
+            });
+        }
         let (kind, compat32) = match (self.arch, self.nr) {
             (AUDIT_ARCH_X86_64, nr) => match (nr & !X32_SYSCALL_BIT, nr & X32_SYSCALL_BIT != 0) {
                 (9, x32) => (MapKind::Mmap, x32),
@@ -694,9 +707,12 @@ mod tests {
                 .unwrap();
             assert_eq!(c.sets_read_implies_exec(), sets, "{persona:#x}");
         }
-        // Not mapping calls: exec, i386's old mmap (arguments in memory), other arches.
+        // Not mapping calls: exec, other arches.
         assert_eq!(notif(AUDIT_ARCH_X86_64, 59, [0; 6]).map_call(), None);
-        assert_eq!(notif(AUDIT_ARCH_I386, 90, [0; 6]).map_call(), None);
+        let old_mmap = notif(AUDIT_ARCH_I386, 90, [0x1000, 0, 4, 0, 3, 0])
+            .map_call()
+            .expect("old mmap is a mapping call");
+        assert!(!old_mmap.maps_file_exec() && old_mmap.fd.is_none());
         assert_eq!(notif(0x4000_0028, 9, [0; 6]).map_call(), None);
         assert_eq!(notif(AUDIT_ARCH_X86_64, 9, [0; 6]).exec_call(), None);
     }

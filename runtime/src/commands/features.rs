@@ -62,7 +62,7 @@ fn exec_guard() -> String {
     let here = exec_guard as *const () as u64;
     let procmap = match scrun_kernel::maps::file_backed(std::process::id(), here, 1) {
         Ok(_) => "file-backed ranges found with PROCMAP_QUERY",
-        Err(_) => "PROCMAP_QUERY unavailable: every such mprotect is undecidable",
+        Err(_) => "PROCMAP_QUERY unavailable: the text of /proc/<pid>/maps is read",
     };
     format!(
         "seccomp user-notify on execve/execveat (+chroot/pivot_root, and unshare/clone with \
