@@ -79,7 +79,7 @@ def summarize(text):
             got = {r[0]: r for r in body}
             a, e = got.get("scrun-audit"), got.get("scrun-enforce")
             if a and e:
-                rows.append(("supervisor peak RSS, MiB (keeper + worker, each)", median(a[k]), median(e[k]), "target ≤ 4"))
+                rows.append(("supervisor peak RSS, MiB (the larger of keeper and worker; mostly the binary's shared text)", median(a[k]), median(e[k]), "target ≤ 4"))
         elif header and header[0] == "variant" and "÷ runc" in " ".join(header):
             rc, cc = col(header, "÷ runc"), col(header, "÷ crun")
             got = {r[0]: r for r in body}
@@ -119,7 +119,10 @@ def main():
     text = open(sys.argv[1]).read() if len(sys.argv) > 1 and sys.argv[1] != "-" else sys.stdin.read()
     table = summarize(text)
     stamp = re.search(r"^# scrun vs crun vs runc \((.*)\)", text, re.M)
-    table = f"From `{sys.argv[1] if len(sys.argv) > 1 else 'stdin'}`" + (f" ({stamp.group(1)})" if stamp else "") + ":\n\n" + table
+    src = sys.argv[1] if len(sys.argv) > 1 else "stdin"
+    if "/bench/results/" in src:
+        src = "bench/results/" + src.split("/bench/results/", 1)[1]
+    table = f"From `{src}`" + (f" ({stamp.group(1)})" if stamp else "") + ":\n\n" + table
     if "--readme" in sys.argv:
         path = sys.argv[sys.argv.index("--readme") + 1]
         readme = open(path).read()
