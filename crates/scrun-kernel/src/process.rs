@@ -30,6 +30,63 @@ pub fn lowest_thread_priority() -> io::Result<()> {
     crate::sys::cvt(unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) }).map(drop)
 }
 
+/// A cgroup v1 `cpu` group of the lowest weight (`cpu.shares` 2) for background threads, at the
+/// root of the `cpu` hierarchy, shared by every supervisor of the node.
+///
+/// `SCHED_IDLE` ([`lowest_thread_priority`]) only ranks a thread against the others of its own
+/// cgroup: the scheduler first picks between cgroups, so a hashing thread at `SCHED_IDLE` in the
+/// supervisor's cgroup still kept a container's tasks (in their own cgroup) waiting up to a tick
+/// (4 ms here: `perf sched latency`, `bench/hashstall.sh`). In a group of weight 2 it yields to
+/// them. cgroup v2 places threads only in threaded subtrees: there this returns an error and
+/// `SCHED_IDLE` alone applies.
+pub struct BackgroundGroup {
+    tasks: std::fs::File,
+}
+
+impl BackgroundGroup {
+    /// Name of the group under the `cpu` hierarchy.
+    pub const NAME: &'static str = "scrun-background";
+
+    /// Makes (or finds) the group and opens its `tasks` file; call before confining the
+    /// process, then [`BackgroundGroup::join`] from each background thread.
+    pub fn prepare() -> io::Result<BackgroundGroup> {
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo")?;
+        let root = mounts
+            .lines()
+            .find_map(|l| {
+                let (left, right) = l.split_once(" - ")?;
+                let mut r = right.split(' ');
+                let (fstype, _source, opts) = (r.next()?, r.next()?, r.next()?);
+                let f: Vec<&str> = left.split(' ').collect();
+                let cpu = fstype == "cgroup"
+                    && f.get(3) == Some(&"/")
+                    && opts.split(',').any(|o| o == "cpu");
+                cpu.then(|| f.get(4).map(std::path::PathBuf::from))
+                    .flatten()
+            })
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cgroup v1 cpu hierarchy"))?;
+        let dir = root.join(Self::NAME);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+        std::fs::write(dir.join("cpu.shares"), "2")?;
+        let tasks = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("tasks"))?;
+        Ok(BackgroundGroup { tasks })
+    }
+
+    /// Moves the calling thread (only it) into the group.
+    pub fn join(&self) -> io::Result<()> {
+        use std::io::Write;
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        (&self.tasks).write_all(tid.to_string().as_bytes())
+    }
+}
+
 /// `fork()`, only in a process that runs a single thread (checked in `/proc/self/task`; else
 /// `EBUSY`): then no other thread can hold a lock (allocator, stdio, environment) that the child
 /// would find held forever, and the child may run any code.

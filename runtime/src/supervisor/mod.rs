@@ -116,9 +116,19 @@ pub struct Shared {
     pub pool: scrun_detect::hashpool::HashPool,
 }
 
+/// The lowest-weight cgroup the hash pool's threads join (made before the worker confines itself;
+/// `None` where there is no cgroup v1 `cpu` hierarchy).
+static BACKGROUND: std::sync::OnceLock<Option<scrun_kernel::process::BackgroundGroup>> =
+    std::sync::OnceLock::new();
+
 impl Shared {
     /// The worker's state, built once before it confines itself.
     pub fn new(sdir: &ScrunDir) -> Result<Shared> {
+        BACKGROUND.get_or_init(|| {
+            scrun_kernel::process::BackgroundGroup::prepare()
+                .map_err(|e| tracing::debug!(error = %e, "no background cgroup: SCHED_IDLE only"))
+                .ok()
+        });
         // First, before any thread exists (the webhook and listener threads inherit the mask).
         // SIGIO stays ignored as well: were a notice ever taken by a thread that does not block it,
         // it would be lost, not fatal.
@@ -154,7 +164,14 @@ impl Shared {
             init_seen: AtomicBool::new(false),
             views_tainted: AtomicU8::new(initial_taint(&meta).bits()),
             pool: scrun_detect::hashpool::HashPool::new(2, 1024).on_start(|| {
-                // Background hashing yields the CPU to the container and to answering execs.
+                // Background hashing yields the CPU to the container and to answering execs:
+                // SCHED_IDLE within the worker's cgroup, and a group of the lowest weight
+                // against the container's cgroup.
+                if let Some(Some(group)) = BACKGROUND.get() {
+                    if let Err(e) = group.join() {
+                        tracing::warn!(error = %e, "a hash thread cannot join the background cgroup");
+                    }
+                }
                 let _ = scrun_kernel::process::lowest_thread_priority();
             }),
         })
