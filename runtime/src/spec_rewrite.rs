@@ -232,6 +232,118 @@ fn is_permissive(action: &str) -> bool {
     matches!(action, "SCMP_ACT_ALLOW" | "SCMP_ACT_LOG")
 }
 
+/// A rule's action ("" when it has none).
+fn action_of(rule: &Value) -> &str {
+    rule.get("action")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+/// A rule with argument conditions.
+fn is_conditional(rule: &Value) -> bool {
+    rule.get("args")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty())
+}
+
+/// What a profile's rules do with one syscall.
+struct SyscallRules<'a> {
+    /// The first unconditional action (libseccomp keeps the first one added for a syscall).
+    unconditional: Option<&'a str>,
+    /// The rules that name it under argument conditions.
+    conditional: Vec<&'a Value>,
+}
+
+impl<'a> SyscallRules<'a> {
+    fn of(rules: &'a [Value], name: &str) -> Self {
+        let mut out = SyscallRules {
+            unconditional: None,
+            conditional: Vec::new(),
+        };
+        for rule in rules
+            .iter()
+            .filter(|r| rule_names(r).iter().any(|n| n == name))
+        {
+            if is_conditional(rule) {
+                out.conditional.push(rule);
+            } else {
+                out.unconditional.get_or_insert(action_of(rule));
+            }
+        }
+        out
+    }
+
+    /// The action of a call no conditional rule matches.
+    fn effective(&self, default_action: &'a str) -> &'a str {
+        self.unconditional.unwrap_or(default_action)
+    }
+}
+
+/// The unconditional ALLOW/LOG rules stop naming `names` (libseccomp keeps the first action
+/// added for a syscall, so a trap added after them would do nothing); a rule left naming
+/// nothing is dropped.
+fn unallow(rules: &mut Vec<Value>, names: &[&str]) {
+    rules.retain_mut(|rule| {
+        if !is_permissive(action_of(rule)) || is_conditional(rule) {
+            return true;
+        }
+        let Some(r) = rule.as_object_mut() else {
+            return true;
+        };
+        if r.get("name")
+            .and_then(Value::as_str)
+            .is_some_and(|n| names.contains(&n))
+        {
+            r.remove("name");
+        }
+        if let Some(list) = r.get_mut("names").and_then(Value::as_array_mut) {
+            list.retain(|n| n.as_str().is_none_or(|s| !names.contains(&s)));
+        }
+        // Keep a rule that still names something (or never named anything we know of).
+        !rule_names(rule).is_empty() || rule.get("names").is_none() && rule.get("name").is_none()
+    });
+}
+
+/// `arg & mask == datum` on argument `index` (`SCMP_CMP_MASKED_EQ`: `value` is the mask,
+/// `valueTwo` the datum, as runc passes them to libseccomp; see
+/// [`masked_eq_for_libcontainer`]).
+type Masked = (u32, u64, u64);
+
+fn masked_args(conds: &[Masked]) -> Value {
+    Value::Array(
+        conds
+            .iter()
+            .map(|(index, mask, datum)| {
+                json!({"index": index, "value": mask, "valueTwo": datum, "op": "SCMP_CMP_MASKED_EQ"})
+            })
+            .collect(),
+    )
+}
+
+/// Traps `name` with a NOTIFY rule under the conditions `trap` (all its calls when empty) and,
+/// unless `action` is the default one already, gives every other call `action` back: one
+/// conditional rule per set of `rest` (the sets cover what `trap` does not, disjointly).
+fn push_trap(
+    rules: &mut Vec<Value>,
+    name: &str,
+    trap: &[Masked],
+    rest: &[Vec<Masked>],
+    action: &str,
+    default_action: &str,
+) {
+    if trap.is_empty() {
+        rules.push(json!({"names": [name], "action": "SCMP_ACT_NOTIFY"}));
+    } else {
+        rules
+            .push(json!({"names": [name], "action": "SCMP_ACT_NOTIFY", "args": masked_args(trap)}));
+    }
+    if action != default_action {
+        for conds in rest {
+            rules.push(json!({"names": [name], "action": action, "args": masked_args(conds)}));
+        }
+    }
+}
+
 /// Merge the exec NOTIFY rule into a `linux.seccomp` value (null = no profile).
 pub fn merge_notify(seccomp: &mut Value) -> Result<MergeReport, SpecError> {
     let mut report = MergeReport::default();
@@ -284,19 +396,13 @@ pub fn merge_notify(seccomp: &mut Value) -> Result<MergeReport, SpecError> {
     let mut explicitly: Vec<bool> = vec![false; trapped.len()];
     let mut conditional_view: Vec<bool> = vec![false; trapped.len()];
     for rule in &rules {
-        let action = rule
-            .get("action")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
+        let action = action_of(rule);
         if action == "SCMP_ACT_NOTIFY" {
             return Err(SpecError::ForeignListener(
                 "a NOTIFY rule without listenerPath".into(),
             ));
         }
-        let conditional = rule
-            .get("args")
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty());
+        let conditional = is_conditional(rule);
         for name in rule_names(rule) {
             if let Some(i) = trapped.iter().position(|n| *n == name) {
                 if conditional {
@@ -325,22 +431,7 @@ pub fn merge_notify(seccomp: &mut Value) -> Result<MergeReport, SpecError> {
         .map(|(_, n)| *n)
         .collect();
 
-    // Remove the notified names from permissive rules; drop rules left empty.
-    rules.retain_mut(|rule| {
-        let action = rule
-            .get("action")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        if !is_permissive(&action) {
-            return true;
-        }
-        if let Some(names) = rule.get_mut("names").and_then(Value::as_array_mut) {
-            names.retain(|n| n.as_str().is_none_or(|s| !notify.contains(&s)));
-            return !names.is_empty();
-        }
-        true
-    });
+    unallow(&mut rules, &notify);
 
     for (i, name) in trapped.iter().enumerate() {
         if conditional_view[i] {
@@ -371,10 +462,6 @@ const PROT_EXEC: u64 = 0x4;
 const MAP_ANONYMOUS: u64 = 0x20;
 const READ_IMPLIES_EXEC: u64 = 0x0040_0000;
 
-/// `arg & mask == datum` on argument `index` (`SCMP_CMP_MASKED_EQ`: `value` is the mask,
-/// `valueTwo` the datum, as libcontainer and runc pass them to libseccomp).
-type Masked = (u32, u64, u64);
-
 /// A mapping syscall's NOTIFY conditions (ANDed) and the condition sets that cover every other
 /// call (each set ANDed, the sets disjoint), which keep the profile's own action for them: an
 /// anonymous or non-executable mapping never notifies.
@@ -397,17 +484,6 @@ fn mapping_conditions(name: &str) -> (Vec<Masked>, Vec<Vec<Masked>>) {
             vec![vec![(2, PROT_EXEC, 0)]],
         ),
     }
-}
-
-fn masked_args(conds: &[Masked]) -> Value {
-    Value::Array(
-        conds
-            .iter()
-            .map(|(index, mask, datum)| {
-                json!({"index": index, "value": mask, "valueTwo": datum, "op": "SCMP_CMP_MASKED_EQ"})
-            })
-            .collect(),
-    )
 }
 
 /// What [`merge_mappings`] did with each of [`MAPPING_SYSCALLS`].
@@ -444,93 +520,34 @@ pub fn merge_mappings(seccomp: &mut Value) -> Result<MappingMerge, SpecError> {
             "linux.seccomp.syscalls is not an array".into(),
         ));
     };
-    let n = MAPPING_SYSCALLS.len();
-    let mut effective: Vec<String> = vec![default_action.clone(); n];
-    let mut explicitly = vec![false; n];
-    let mut conditional = vec![false; n];
-    for rule in rules.iter() {
-        let action = rule
-            .get("action")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let has_args = rule
-            .get("args")
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty());
-        for name in rule_names(rule) {
-            if let Some(i) = MAPPING_SYSCALLS.iter().position(|m| *m == name) {
-                if has_args {
-                    conditional[i] = true;
-                } else if !explicitly[i] {
-                    // libseccomp keeps the first unconditional action added for a syscall.
-                    effective[i] = action.to_string();
-                    explicitly[i] = true;
-                }
-            }
-        }
-    }
-    let notify: Vec<&str> = MAPPING_SYSCALLS
+    // Per syscall: None when the profile's own conditions leave it untrapped, else its
+    // effective action (trapped when that is permissive).
+    let effective: Vec<(&str, Option<String>)> = MAPPING_SYSCALLS
         .iter()
-        .enumerate()
-        .filter(|(i, _)| !conditional[*i] && is_permissive(&effective[*i]))
-        .map(|(_, n)| *n)
+        .map(|name| {
+            let r = SyscallRules::of(rules, name);
+            let action = r.effective(&default_action).to_string();
+            (*name, r.conditional.is_empty().then_some(action))
+        })
         .collect();
-    rules.retain_mut(|rule| {
-        let action = rule
-            .get("action")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let has_args = rule
-            .get("args")
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty());
-        if !is_permissive(&action) || has_args {
-            return true;
-        }
-        let Some(r) = rule.as_object_mut() else {
-            return true;
-        };
-        if r.get("name")
-            .and_then(Value::as_str)
-            .is_some_and(|n| notify.contains(&n))
-        {
-            r.remove("name");
-        }
-        if let Some(names) = r.get_mut("names").and_then(Value::as_array_mut) {
-            names.retain(|n| n.as_str().is_none_or(|s| !notify.contains(&s)));
-        }
-        // Keep a rule that still names something (or never named anything we know of).
-        !rule_names(rule).is_empty() || rule.get("names").is_none() && rule.get("name").is_none()
-    });
-    for (i, name) in MAPPING_SYSCALLS.iter().enumerate() {
-        if conditional[i] {
-            out.untrapped.push(name.to_string());
-            continue;
-        }
-        if !notify.contains(name) {
-            out.left_denied.push(name.to_string());
-            continue;
-        }
-        out.notified.push(name.to_string());
-        let (trap, rest) = mapping_conditions(name);
-        rules.push(
-            json!({"names": [name], "action": "SCMP_ACT_NOTIFY", "args": masked_args(&trap)}),
-        );
-        if effective[i] != default_action {
-            for conds in rest {
-                rules.push(
-                    json!({"names": [name], "action": effective[i], "args": masked_args(&conds)}),
-                );
+    let notify: Vec<&str> = effective
+        .iter()
+        .filter(|(_, a)| a.as_deref().is_some_and(is_permissive))
+        .map(|(name, _)| *name)
+        .collect();
+    unallow(rules, &notify);
+    for (name, action) in effective {
+        match action {
+            None => out.untrapped.push(name.to_string()),
+            Some(a) if !is_permissive(&a) => out.left_denied.push(name.to_string()),
+            Some(a) => {
+                out.notified.push(name.to_string());
+                let (trap, rest) = mapping_conditions(name);
+                push_trap(rules, name, &trap, &rest, &a, &default_action);
             }
         }
     }
     Ok(out)
-}
-
-/// The `MASKED_EQ` condition `(arg0 & flag) == value`.
-fn flag_condition(flag: u64, value: u64) -> Value {
-    json!([{"index": 0, "value": flag, "valueTwo": value, "op": "SCMP_CMP_MASKED_EQ"}])
 }
 
 /// Whether a conditional rule can only match calls without `flag` in arg 0 (Docker's `clone`
@@ -559,29 +576,13 @@ fn excludes_flag(rule: &Value, flag: u64) -> bool {
 ///   the supervisor checks every exec's namespace instead.
 fn trap_namespace_syscalls(default_action: &str, rules: &mut Vec<Value>, report: &mut MergeReport) {
     for (name, flag) in NS_SYSCALLS {
-        let mut explicit: Option<String> = None;
-        let (mut cond_permits, mut cond_denies) = (false, false);
-        for rule in rules.iter() {
-            if !rule_names(rule).iter().any(|n| n == name) {
-                continue;
-            }
-            let action = rule
-                .get("action")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let conditional = rule
-                .get("args")
-                .and_then(Value::as_array)
-                .is_some_and(|a| !a.is_empty());
-            if !conditional {
-                explicit.get_or_insert_with(|| action.to_string());
-            } else if !is_permissive(action) {
-                cond_denies = true;
-            } else if !flag.is_some_and(|f| excludes_flag(rule, f)) {
-                cond_permits = true;
-            }
-        }
-        let effective = explicit.unwrap_or_else(|| default_action.to_string());
+        let r = SyscallRules::of(rules, name);
+        let effective = r.effective(default_action).to_string();
+        let cond_permits = r
+            .conditional
+            .iter()
+            .any(|c| is_permissive(action_of(c)) && !flag.is_some_and(|f| excludes_flag(c, f)));
+        let cond_denies = r.conditional.iter().any(|c| !is_permissive(action_of(c)));
         // A conditional deny leaves the other calls to the unconditional action.
         if cond_permits || cond_denies && is_permissive(&effective) {
             report.ns_untrapped.push(name.to_string());
@@ -590,32 +591,12 @@ fn trap_namespace_syscalls(default_action: &str, rules: &mut Vec<Value>, report:
         if !is_permissive(&effective) {
             continue;
         }
-        // Allowed unconditionally: take the name out of the permissive rules.
-        rules.retain_mut(|rule| {
-            let action = rule
-                .get("action")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if !is_permissive(action) {
-                return true;
-            }
-            if let Some(names) = rule.get_mut("names").and_then(Value::as_array_mut) {
-                names.retain(|n| n.as_str() != Some(name));
-                return !names.is_empty();
-            }
-            rule.get("name").and_then(Value::as_str) != Some(name)
-        });
-        match flag {
-            None => rules.push(json!({"names": [name], "action": "SCMP_ACT_NOTIFY"})),
-            Some(f) => {
-                rules.push(json!({"names": [name], "action": "SCMP_ACT_NOTIFY", "args": flag_condition(f, f)}));
-                if effective != default_action {
-                    rules.push(
-                        json!({"names": [name], "action": effective, "args": flag_condition(f, 0)}),
-                    );
-                }
-            }
-        }
+        unallow(rules, &[name]);
+        let (trap, rest) = match flag {
+            Some(f) => (vec![(0, f, f)], vec![vec![(0, f, 0)]]),
+            None => (Vec::new(), Vec::new()),
+        };
+        push_trap(rules, name, &trap, &rest, &effective, default_action);
         report.ns_notified.push(name.to_string());
     }
 }
@@ -898,18 +879,23 @@ mod tests {
         ));
     }
 
+    /// A seeded xorshift: `next(n)` is in `0..n`.
+    fn xorshift(seed: u64) -> impl FnMut(u64) -> u64 {
+        let mut x = seed;
+        move |n| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        }
+    }
+
     /// Random JSON shaped like seccomp profiles (wrong types, missing keys, odd actions): the merge
     /// returns a profile with exactly one NOTIFY rule for what it notified, or an error; it
     /// never panics.
     #[test]
     fn merge_never_panics_on_generated_profiles() {
-        let mut x: u64 = 0xD0C4_E5EC;
-        let mut next = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut next = xorshift(0xD0C4_E5EC);
         let actions = [
             "SCMP_ACT_ALLOW",
             "SCMP_ACT_LOG",
@@ -1167,13 +1153,7 @@ mod tests {
     /// NOTIFY rule and no unconditional permissive rule left.
     #[test]
     fn mapping_merge_never_panics_and_leaves_no_unconditional_allow() {
-        let mut x: u64 = 0x5EED_0014;
-        let mut next = move |n: u64| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x % n
-        };
+        let mut next = xorshift(0x5EED_0014);
         let actions = [
             "SCMP_ACT_ALLOW",
             "SCMP_ACT_LOG",
