@@ -442,14 +442,7 @@ impl Agent {
     fn start(wd: &Workdir, errno: i32) -> Agent {
         use std::io::BufRead;
         let bin = wd.join("agent");
-        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/agent.c");
-        let out = Command::new("gcc")
-            .args(["-O1", "-Wall", "-o"])
-            .arg(&bin)
-            .arg(&src)
-            .output()
-            .expect("gcc (install gcc and libc6-dev, see .ci/run)");
-        assert!(out.status.success(), "gcc agent.c: {}", stderr(&out));
+        scrun_integration::testdata::compile_c("agent.c", &bin, &["-O1", "-Wall"]);
         let socket = wd.join("agent.sock");
         let states = wd.join("agent-states.jsonl");
         let mut child = Command::new(&bin)

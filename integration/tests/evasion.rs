@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use scrun_integration::docker::Docker;
 use scrun_integration::image::{self, FileEntry, ImageConfig};
 use scrun_integration::process::{stderr, stdout};
+use scrun_integration::testdata::compile_c;
 use scrun_integration::{Error, Runtime};
 use serde_json::Value;
 
@@ -133,9 +134,11 @@ fn setup() -> Result<Env, Error> {
 
     // The image: the jail with the same trick, a dynamic blocked program with its loader and
     // libc, a renamed loader, the fd-exec helper.
-    let fdexec = helper(docker.workdir().path(), "fdexec")?;
-    let clonens = helper(docker.workdir().path(), "clonens")?;
-    let flipmount = helper(docker.workdir().path(), "flipmount")?;
+    let helper = |name: &str| {
+        let out = docker.workdir().join(name);
+        compile_c(&format!("{name}.c"), &out, &["-static", "-O1"])
+    };
+    let (fdexec, clonens, flipmount) = (helper("fdexec"), helper("clonens"), helper("flipmount"));
     let entry = |path: &str, bytes: Vec<u8>, mode: u32| FileEntry {
         path: path.into(),
         bytes,
@@ -169,24 +172,6 @@ fn setup() -> Result<Env, Error> {
         docker,
         findings,
         vol,
-    })
-}
-
-/// `tests/data/NAME.c`, compiled static: its bytes.
-fn helper(dir: &Path, name: &str) -> Result<Vec<u8>, Error> {
-    let bin = dir.join(name);
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/{name}.c"));
-    let out = Command::new("gcc")
-        .args(["-static", "-O1", "-o"])
-        .arg(&bin)
-        .arg(&src)
-        .output()
-        .expect("gcc (install gcc and libc6-dev)");
-    assert!(out.status.success(), "gcc {name}.c: {}", stderr(&out));
-    fs::read(&bin).map_err(|source| Error::Io {
-        op: "read",
-        path: bin,
-        source,
     })
 }
 

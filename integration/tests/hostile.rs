@@ -5,13 +5,13 @@
 //! kernel would), the supervisor must survive all of them, and the memfd exec must be reported.
 
 use std::fs;
-use std::path::PathBuf;
 use std::process::Command;
 
 use scrun_integration::image::busybox_rootfs;
 use scrun_integration::oci::{set_args, write_spec};
-use scrun_integration::process::{run_with_timeout, stderr, stdout};
+use scrun_integration::process::{run_with_timeout, stdout};
 use scrun_integration::runtime::{Runtime, differential};
+use scrun_integration::testdata::compile_c;
 use scrun_integration::workdir::Workdir;
 
 struct Fixture {
@@ -26,17 +26,10 @@ fn fixture_with(policy: &str) -> Fixture {
     let wd = Workdir::new("hostile").expect("workdir");
     let rootfs = wd.join("bundle/rootfs");
     busybox_rootfs(&rootfs).expect("rootfs");
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/hostile.c");
-    let out = Command::new("gcc")
-        .args(["-static", "-O1", "-o"])
-        .arg(rootfs.join("bin/hostile"))
-        .arg(&src)
-        .output()
-        .expect("gcc (install gcc and libc6-dev, see .ci/run)");
-    assert!(
-        out.status.success(),
-        "gcc -static hostile.c: {}",
-        stderr(&out)
+    compile_c(
+        "hostile.c",
+        &rootfs.join("bin/hostile"),
+        &["-static", "-O1"],
     );
     write_spec(&wd.join("bundle"), &["true"]).expect("bundle spec");
     fs::write(

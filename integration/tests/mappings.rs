@@ -15,7 +15,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
@@ -57,21 +56,9 @@ fn read(p: &Path) -> Vec<u8> {
     fs::read(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()))
 }
 
-/// `gcc ARGS -o OUT SRC` (SRC in tests/data), the output's bytes.
+/// `gcc ARGS -o DIR/OUT tests/data/SRC`, the output's bytes.
 fn gcc(dir: &Path, src: &str, out: &str, args: &[&str]) -> Vec<u8> {
-    let path = dir.join(out);
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(src);
-    let o = Command::new("gcc")
-        .args(args)
-        .arg("-o")
-        .arg(&path)
-        .arg(&src)
-        .output()
-        .expect("gcc (install gcc and libc6-dev)");
-    assert!(o.status.success(), "gcc {}: {}", src.display(), stderr(&o));
-    read(&path)
+    scrun_integration::testdata::compile_c(src, &dir.join(out), args)
 }
 
 fn setup() -> Result<Env, Error> {
@@ -406,34 +393,12 @@ fn every_library_category_comes_from_ld_preload_and_parses_with_googles_scc_clie
     assert_eq!(str_at(benign, "/sourceProperties/scrun_action"), "ALLOWED");
 
     // Google's client is the schema's judge.
-    let checker =
-        scrun_integration::runtime::workspace_dir().join("integration/tests/data/scc_check.py");
-    let python = std::env::var_os("SCRUN_TEST_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/opt/scrun-test-venv"))
-        .join("bin/python");
-    let lines: Vec<String> = all.iter().map(Value::to_string).collect();
-    let result = scrun_integration::run_with_input(
-        Command::new(python).arg(&checker),
-        Some(lines.join("\n").as_bytes()),
-        120,
-    )
-    .expect("run Google's SCC client (scripts/install-deps.sh makes the venv)");
-    assert!(
-        result.status.success(),
-        "Google's SCC v2 client rejected findings:\n{}{}",
-        stdout(&result),
-        stderr(&result)
-    );
-    assert_eq!(
-        stdout(&result)
-            .lines()
-            .filter(|l| l.starts_with("ok Execution: ") && l.contains("Library Loaded"))
-            .count(),
-        all.len(),
-        "{}",
-        stdout(&result)
-    );
+    let accepted = scrun_integration::testdata::scc_client_accepts(&all);
+    let libraries = accepted
+        .iter()
+        .filter(|l| l.starts_with("ok Execution: ") && l.contains("Library Loaded"))
+        .count();
+    assert_eq!(libraries, all.len(), "{accepted:?}");
 }
 
 #[test]

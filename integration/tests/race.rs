@@ -11,13 +11,13 @@
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::process::Command;
 
 use scrun_integration::image::{busybox_rootfs, mount_overlay, sha256_hex};
 use scrun_integration::oci::{set_args, write_spec};
 use scrun_integration::process::{run_with_timeout, stderr, stdout};
 use scrun_integration::runtime::Runtime;
+use scrun_integration::testdata::compile_c;
 use scrun_integration::workdir::Workdir;
 
 const EVIL_MARK: &str = "SCRUN-RACE-EVIL";
@@ -43,14 +43,11 @@ fn fixture(policy_mode: &str) -> Fixture {
         fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
     }
     let evil = fs::read(lower.join("bin/busybox-evil")).unwrap();
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/race.c");
-    let out = Command::new("gcc")
-        .args(["-static", "-O1", "-pthread", "-o"])
-        .arg(lower.join("bin/race"))
-        .arg(&src)
-        .output()
-        .expect("gcc (install gcc and libc6-dev, see .ci/run)");
-    assert!(out.status.success(), "gcc race.c: {}", stderr(&out));
+    compile_c(
+        "race.c",
+        &lower.join("bin/race"),
+        &["-static", "-O1", "-pthread"],
+    );
     // The rootfs is an overlay, like Docker's, containerd's and podman's.
     mount_overlay(&lower, wd.path(), &wd.join("bundle/rootfs")).expect("overlay");
     write_spec(&wd.join("bundle"), &["true"]).expect("bundle spec");
