@@ -297,7 +297,7 @@ fn gate_reached(shared: &Shared, file: &resolve::Resolved) {
     if file.memfd {
         return;
     }
-    match shared.reached.gate(gate, &file.file, &file.meta) {
+    match shared.reached.gate(gate, file) {
         Ok(super::mounts::Marked::Already) => {}
         Ok(how) => shared.log.warn(format_args!(
             "exec of {} reached a mount not gated before: marked ({how:?})",

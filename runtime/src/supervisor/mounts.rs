@@ -123,14 +123,15 @@ impl Reached {
 
     /// Puts the superblock (container-private) or the mount (host-shared) of `file` under
     /// `gate` unless it is already. Cheap for the rootfs (one comparison) and for a superblock
-    /// seen before (one lookup); a host-shared one costs a `statx` for the mount id.
+    /// seen before (one lookup); a host-shared one costs a `statx` for the mount id. The mark
+    /// itself needs a file open for reading (`fanotify_mark` refuses an `O_PATH` descriptor
+    /// with `EBADF`).
     pub fn gate(
         &self,
         gate: &ExecGate,
-        file: &std::fs::File,
-        meta: &std::fs::Metadata,
+        file: &scrun_kernel::resolve::Resolved,
     ) -> std::io::Result<Marked> {
-        let dev = meta.dev();
+        let dev = file.meta.dev();
         if dev == self.rootfs_dev {
             return Ok(Marked::Already);
         }
@@ -147,15 +148,15 @@ impl Reached {
         if !inner.host.contains(&dev) {
             // Only the container's mounts show it: a filesystem mark covers every mount of it.
             inner.devices.insert(dev);
-            gate.mark_filesystem_of(file.as_fd())?;
+            gate.mark_filesystem_of(file.readable()?.as_fd())?;
             return Ok(Marked::Filesystem);
         }
         // A host filesystem: a filesystem mark would gate the host's execs; mark this mount.
-        let mnt = scrun_kernel::view::mount_id(file.as_fd())?;
+        let mnt = scrun_kernel::view::mount_id(file.file.as_fd())?;
         if !inner.mounts.insert(mnt) {
             return Ok(Marked::Already);
         }
-        gate.mark_mount_at(file.as_fd(), Path::new(""))?;
+        gate.mark_mount_at(file.readable()?.as_fd(), Path::new(""))?;
         Ok(Marked::Mount)
     }
 }
@@ -220,15 +221,22 @@ mod tests {
     fn a_host_mount_is_marked_once_and_the_rootfs_never() {
         let gate = ExecGate::watcher().expect("fanotify (root)");
         let dir = tempfile::tempdir_in("/var/tmp").unwrap();
-        let p = dir.path().join("f");
-        std::fs::write(&p, b"x").unwrap();
-        let f = std::fs::File::open(&p).unwrap();
-        let meta = f.metadata().unwrap();
-        let reached = Reached::new(meta.dev() + 1);
-        assert_eq!(reached.gate(&gate, &f, &meta).unwrap(), Marked::Mount);
-        assert_eq!(reached.gate(&gate, &f, &meta).unwrap(), Marked::Already);
-        let rootfs = Reached::new(meta.dev());
-        assert_eq!(rootfs.gate(&gate, &f, &meta).unwrap(), Marked::Already);
+        std::fs::write(dir.path().join("f"), b"x").unwrap();
+        // Resolved as the exec path resolves (the cached route gives an O_PATH descriptor).
+        let root = scrun_kernel::resolve::RootDir::open_path(dir.path()).unwrap();
+        let mut paths = scrun_kernel::resolve::PathCache::default();
+        let resolve = |paths: &mut _| {
+            scrun_kernel::resolve::resolve_exec_cached(&root, 0, None, b"/f", false, false, paths)
+                .unwrap()
+        };
+        resolve(&mut paths);
+        let f = resolve(&mut paths);
+        assert!(f.path_only, "the second resolution is the O_PATH fast path");
+        let reached = Reached::new(f.meta.dev() + 1);
+        assert_eq!(reached.gate(&gate, &f).unwrap(), Marked::Mount);
+        assert_eq!(reached.gate(&gate, &f).unwrap(), Marked::Already);
+        let rootfs = Reached::new(f.meta.dev());
+        assert_eq!(rootfs.gate(&gate, &f).unwrap(), Marked::Already);
     }
 
     #[test]
