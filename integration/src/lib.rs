@@ -11,6 +11,7 @@ pub mod oci;
 pub mod podman;
 pub mod process;
 pub mod runtime;
+pub mod supervisor;
 pub mod testdata;
 pub mod workdir;
 

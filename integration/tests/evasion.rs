@@ -47,6 +47,8 @@ struct Env {
     docker: Docker,
     findings: PathBuf,
     vol: PathBuf,
+    /// The workers' metrics snapshots (one a second).
+    metrics: PathBuf,
 }
 
 fn read(p: &str) -> Vec<u8> {
@@ -81,12 +83,14 @@ fn setup() -> Result<Env, Error> {
     let (evil_sha, dyn_sha) = (image::sha256_hex(&evil), image::sha256_hex(&dyn_evil));
     let mut findings = PathBuf::new();
     let mut vol = PathBuf::new();
+    let mut metrics = PathBuf::new();
     let hook = scrun_integration::runtime::workspace_dir().join("hooks/docker/daemon.json");
     let mut docker = Docker::start_with_env(&scrun.path, Some(&hook), |wd| {
         let feed = wd.join("feed.txt");
         let config = wd.join("scrun.toml");
         findings = wd.join("findings.jsonl");
         vol = wd.join("vol");
+        metrics = wd.join("metrics");
         let io = |path: &Path| {
             let path = path.to_path_buf();
             move |source| Error::Io {
@@ -104,10 +108,12 @@ fn setup() -> Result<Env, Error> {
             &config,
             format!(
                 "mode = \"enforce\"\n[intel]\nfeeds = [{feed:?}]\n[findings]\npath = {findings:?}\n\
-                 [supervisor]\nhash_cache_dir = {cache:?}\ntest_panic_on = \"panic-me\"\n",
+                 [supervisor]\nhash_cache_dir = {cache:?}\ntest_panic_on = \"panic-me\"\n\
+                 metrics_dir = {metrics:?}\nmetrics_interval_secs = 1\n",
                 feed = feed.display().to_string(),
                 findings = findings.display().to_string(),
                 cache = wd.join("hashcache").display().to_string(),
+                metrics = metrics.display().to_string(),
             ),
         )
         .map_err(io(&config))?;
@@ -172,6 +178,7 @@ fn setup() -> Result<Env, Error> {
         docker,
         findings,
         vol,
+        metrics,
     })
 }
 
@@ -360,32 +367,62 @@ fn a_bind_mount_flipped_during_the_exec_never_runs_the_blocked_binary() {
 
 /// The same flip on a tmpfs the container mounts after start in its own mount namespace: the
 /// first exec that reaches the tmpfs puts its superblock under the gate, so the flipped file is
-/// decided on what the kernel opens there too.
+/// decided on what the kernel opens there too. The race itself is rarely hit, so the test also
+/// checks that the gate saw the tmpfs execs (files there are never vetted: each exec is a gate
+/// event), which it does not without the mark.
 #[test]
 fn a_bind_mount_flipped_on_a_tmpfs_made_after_start_never_runs_the_blocked_binary() {
+    let e = env();
+    let execs = ROUNDS * 2;
     let script = format!(
         "unshare -m sh -c 'mkdir -p /t && mount -t tmpfs t /t && cp /opt/evil.dat /t/busybox-e && \
          cp {TOOL} /t/busybox-t && chmod 755 /t/busybox-e /t/busybox-t && /t/busybox-t true && \
          flipmount /t/busybox-e /t/busybox-t & flip=$!; {}; kill $flip'",
         repeat(
-            ROUNDS * 2,
+            execs,
             &format!(
                 "/t/busybox-t sh -c \"grep -q SCRUN-EVASION-EVIL /proc/self/exe && echo {RAN} || echo tool-ran\" 2>/dev/null"
             )
         )
     );
-    let out = run(&ADMIN, &script);
+    let name = format!("scrun-evasion-tmpfs-{}", std::process::id());
+    let mut start = vec!["run", "-d", "--runtime", "scrun", "--name", &name];
+    start.extend_from_slice(&ADMIN);
+    start.extend_from_slice(&[IMAGE, "sleep", "300"]);
+    let id = e.docker.docker_ok(&start).expect("docker run -d");
+    let dir = scrun_integration::supervisor::scrun_dir_of(id.trim());
+    let gate_events = |since| {
+        scrun_integration::supervisor::worker_snapshot_after(&e.metrics, &dir, since)["gate_events"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    let before = gate_events(std::time::SystemTime::now());
+    let out = e
+        .docker
+        .docker(&["exec", &name, "sh", "-c", &script])
+        .expect("docker exec");
+    let after = gate_events(std::time::SystemTime::now());
+    println!(
+        "LOG {}",
+        std::fs::read_to_string(dir.join("supervisor.log")).unwrap_or_default()
+    );
+    let _ = e.docker.docker(&["rm", "-f", &name]);
     assert_never_ran(&out, "flipping bind mount on a new tmpfs");
     let text = stdout(&out);
     println!(
-        "tmpfs flip: {} benign runs of {}; stderr: {}",
+        "tmpfs flip: {} benign runs of {execs}, {} gate events; stderr: {}",
         text.matches("tool-ran").count(),
-        ROUNDS * 2,
+        after - before,
         stderr(&out)
     );
     assert!(
         text.contains("tool-ran"),
         "the benign tool never ran: {text}"
+    );
+    assert!(
+        after - before >= execs as u64,
+        "the gate saw {} events for {execs} execs on the new tmpfs: its superblock was not marked",
+        after - before
     );
 }
 

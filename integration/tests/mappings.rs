@@ -472,46 +472,9 @@ fn a_masked_condition_of_dockers_profile_holds_as_under_runc() {
     assert_eq!(seen[1], seen[0], "scrun differs from runc");
 }
 
-/// The container's scrun directory (its key names the worker's metrics snapshot).
-fn scrun_dir_of(id: &str) -> PathBuf {
-    for d in fs::read_dir("/run/scrun.d")
-        .expect("/run/scrun.d")
-        .flatten()
-    {
-        let Ok(meta) = fs::read_to_string(d.path().join("scrun.json")) else {
-            continue;
-        };
-        if serde_json::from_str::<Value>(&meta)
-            .ok()
-            .is_some_and(|m| m["id"].as_str() == Some(id))
-        {
-            return d.path();
-        }
-    }
-    panic!("no /run/scrun.d entry for container {id}");
-}
-
 /// The worker's metrics snapshot written after `since` (the interval is one second).
 fn snapshot_after(dir: &Path, since: SystemTime) -> Value {
-    let key = dir.file_name().unwrap().to_string_lossy().into_owned();
-    let worker = fs::read_to_string(dir.join("worker.pid")).expect("worker.pid");
-    let path = env().metrics.join(format!("{key}.{}.json", worker.trim()));
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(m) = fs::metadata(&path) {
-            if m.modified().is_ok_and(|t| t > since) {
-                if let Ok(v) = serde_json::from_slice::<Value>(&read(&path)) {
-                    return v;
-                }
-            }
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no snapshot {} after the exec",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    scrun_integration::supervisor::worker_snapshot_after(&env().metrics, dir, since)
 }
 
 fn mapping_count(snapshot: &Value, outcome: &str) -> u64 {
@@ -537,7 +500,7 @@ fn jit_like_anonymous_code_is_never_a_mapping_to_decide() {
         ])
         .expect("docker run -d");
     let id = id.trim().to_string();
-    let dir = scrun_dir_of(&id);
+    let dir = scrun_integration::supervisor::scrun_dir_of(&id);
     // What the state and the shadow profile say.
     let guard = fs::read_to_string(dir.join("guard")).unwrap_or_default();
     let shadow: Value = serde_json::from_slice(&read(&dir.join("config.json"))).unwrap();
