@@ -5,16 +5,15 @@
 use std::sync::Arc;
 
 use scrun_detect::policy::Mode;
-use scrun_kernel::notify::{Listener, Notification, NotifyError};
-use scrun_kernel::view::Views;
+use scrun_kernel::notify::{Listener, Notification, NotifyError, ViewChange};
+use scrun_kernel::view::{Taint, Views};
 
 use super::Shared;
 use super::exec::{self, Answer};
 use super::loaded::ThreadCache;
 use super::mapping;
 
-/// The job of one notification: a mapping call, else an exec (or a view change, which `exec`
-/// takes care of).
+/// The job of one notification: a mapping call, an exec, or else a view change.
 fn handle(
     shared: &Shared,
     listener: &Listener,
@@ -23,10 +22,23 @@ fn handle(
     notif: &Notification,
     may_defer: bool,
 ) -> Answer {
-    match notif.map_call() {
-        Some(call) => mapping::handle(shared, listener, views, cache, notif, &call, may_defer),
-        None => exec::handle(shared, listener, views, cache, notif, may_defer),
+    if let Some(call) = notif.map_call() {
+        return mapping::handle(shared, listener, views, cache, notif, &call, may_defer);
     }
+    if let Some(call) = notif.exec_call() {
+        return exec::handle(shared, listener, views, cache, notif, &call, may_defer);
+    }
+    // A view change (not counted as an exec): from now on this container's execs are checked as
+    // it requires (scrun-kernel `view::Taint`). Set before the call may run. Any other trapped
+    // syscall (none is expected) is taken as the strongest change.
+    let taint = match notif.view_change() {
+        Some(ViewChange::Namespace) => Taint::Namespaces,
+        Some(ViewChange::Root) | None => Taint::Root,
+    };
+    shared
+        .views_tainted
+        .fetch_or(taint.bits(), std::sync::atomic::Ordering::Release);
+    Answer::Continue
 }
 
 /// Decides one notification on the listener's thread and answers it (or hands it to the hash

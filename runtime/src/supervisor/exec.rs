@@ -12,7 +12,7 @@ use scrun_detect::engine::Verdict;
 use scrun_detect::event::Strings;
 use scrun_detect::policy::Mode;
 use scrun_kernel::memory::{self, MemError};
-use scrun_kernel::notify::{Listener, ViewChange};
+use scrun_kernel::notify::Listener;
 use scrun_kernel::resolve;
 use scrun_kernel::view::{Taint, Views};
 
@@ -100,24 +100,11 @@ pub fn handle(
     views: &mut Views,
     cache: &mut ThreadCache,
     notif: &scrun_kernel::notify::Notification,
+    call: &scrun_kernel::notify::ExecCall,
     may_defer: bool,
 ) -> Answer {
-    let Some(call) = notif.exec_call() else {
-        // A view change (not counted as an exec): from now on this container's execs are checked
-        // as it requires (see scrun-kernel `view::Taint`). Set before the call may run. Any other
-        // trapped syscall (none is expected: `answer` hands the mapping calls to `mapping`)
-        // is taken as the strongest change.
-        let taint = match notif.view_change() {
-            Some(ViewChange::Namespace) => Taint::Namespaces,
-            Some(ViewChange::Root) | None => Taint::Root,
-        };
-        shared
-            .views_tainted
-            .fetch_or(taint.bits(), Ordering::Release);
-        return Answer::Continue;
-    };
     let t0 = std::time::Instant::now();
-    let answer = handle_exec(shared, listener, views, cache, notif, &call, may_defer);
+    let answer = handle_exec(shared, listener, views, cache, notif, call, may_defer);
     let outcome = match answer {
         Answer::Defer => return answer,
         Answer::Continue => crate::metrics::Outcome::Allowed,
