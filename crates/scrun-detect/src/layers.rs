@@ -4,6 +4,8 @@ use std::ffi::OsString;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
 
+use scrun_kernel::mountinfo::{MountLine, unescape};
+
 use serde::{Deserialize, Serialize};
 
 /// What the container's rootfs is.
@@ -82,9 +84,9 @@ pub enum LayersError {
 /// bundle directory: `Rootfs::Other { fstype: "none" }`. Never panics on malformed input.
 pub fn rootfs_from_mountinfo(mountinfo: &str, rootfs: &Path) -> Result<Rootfs, LayersError> {
     let want = strip_trailing_slashes(rootfs.as_os_str().as_bytes());
-    let mut found: Option<Entry> = None;
+    let mut found = None;
     for line in mountinfo.lines() {
-        if let Some(entry) = parse_line(line) {
+        if let Some(entry) = MountLine::parse(line) {
             if strip_trailing_slashes(&entry.mountpoint) == want {
                 found = Some(entry);
             }
@@ -103,28 +105,7 @@ pub fn rootfs_from_mountinfo(mountinfo: &str, rootfs: &Path) -> Result<Rootfs, L
             mountpoint,
         });
     }
-    overlay_from_options(&entry.super_options, mountpoint).map(Rootfs::Overlay)
-}
-
-struct Entry {
-    mountpoint: Vec<u8>,
-    fstype: String,
-    super_options: String,
-}
-
-fn parse_line(line: &str) -> Option<Entry> {
-    let (left, right) = line.split_once(" - ")?;
-    let mut fields = left.split(' ');
-    let mountpoint = fields.nth(4)?;
-    let mut right = right.split(' ');
-    let fstype = right.next()?;
-    let _source = right.next()?;
-    let super_options = right.next().unwrap_or("");
-    Some(Entry {
-        mountpoint: unescape_octal(mountpoint.as_bytes()),
-        fstype: String::from_utf8_lossy(&unescape_octal(fstype.as_bytes())).into_owned(),
-        super_options: super_options.to_owned(),
-    })
+    overlay_from_options(entry.super_options, mountpoint).map(Rootfs::Overlay)
 }
 
 fn strip_trailing_slashes(b: &[u8]) -> &[u8] {
@@ -133,31 +114,6 @@ fn strip_trailing_slashes(b: &[u8]) -> &[u8] {
         end -= 1;
     }
     &b[..end]
-}
-
-/// Undoes the kernel's `\NNN` octal escapes (`\054` `,`, `\040` space, `\011`, `\012`, `\134`).
-fn unescape_octal(s: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(s.len());
-    let mut i = 0;
-    while i < s.len() {
-        if s[i] == b'\\' && is_octal3(&s[i + 1..]) {
-            let v = u32::from(s[i + 1] - b'0') * 64
-                + u32::from(s[i + 2] - b'0') * 8
-                + u32::from(s[i + 3] - b'0');
-            if let Ok(byte) = u8::try_from(v) {
-                out.push(byte);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(s[i]);
-        i += 1;
-    }
-    out
-}
-
-fn is_octal3(s: &[u8]) -> bool {
-    s.len() >= 3 && s[..3].iter().all(|c| (b'0'..=b'7').contains(c))
 }
 
 /// Splits an (octal-unescaped) lowerdir value on `:` not escaped by `\`, dropping the escapes.
@@ -213,7 +169,7 @@ fn overlay_from_options(options: &str, mountpoint: PathBuf) -> Result<Overlay, L
             Some((k, v)) => (k, v),
             None => (opt, ""),
         };
-        let value = unescape_octal(value.as_bytes());
+        let value = unescape(value.as_bytes());
         match key {
             "lowerdir" => {
                 saw_lowerdir = true;

@@ -8,6 +8,7 @@ pub mod limits;
 pub mod listener;
 pub mod maps;
 pub mod memory;
+pub mod mountinfo;
 pub mod net;
 pub mod notify;
 pub mod proc_info;

@@ -4,7 +4,7 @@
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::time::{Duration, Instant};
 
 /// Which side of a [`fork_single_threaded`] this is.
@@ -53,17 +53,13 @@ impl BackgroundGroup {
         let mounts = std::fs::read_to_string("/proc/self/mountinfo")?;
         let root = mounts
             .lines()
-            .find_map(|l| {
-                let (left, right) = l.split_once(" - ")?;
-                let mut r = right.split(' ');
-                let (fstype, _source, opts) = (r.next()?, r.next()?, r.next()?);
-                let f: Vec<&str> = left.split(' ').collect();
-                let cpu = fstype == "cgroup"
-                    && f.get(3) == Some(&"/")
-                    && opts.split(',').any(|o| o == "cpu");
-                cpu.then(|| f.get(4).map(std::path::PathBuf::from))
-                    .flatten()
+            .filter_map(crate::mountinfo::MountLine::parse)
+            .find(|m| {
+                m.fstype == "cgroup"
+                    && m.root == b"/"
+                    && m.super_options.split(',').any(|o| o == "cpu")
             })
+            .map(|m| std::path::PathBuf::from(std::ffi::OsString::from_vec(m.mountpoint)))
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cgroup v1 cpu hierarchy"))?;
         let dir = root.join(Self::NAME);
         match std::fs::create_dir(&dir) {

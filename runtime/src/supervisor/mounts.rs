@@ -23,6 +23,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use scrun_kernel::gate::ExecGate;
+use scrun_kernel::mountinfo::MountLine;
 
 use crate::logging::ContainerLog;
 
@@ -44,42 +45,12 @@ const PSEUDO: &[&str] = &[
     "nsfs",
 ];
 
-/// One mountinfo line: (major:minor, mount point, per-mount options, fstype).
-fn parse(line: &str) -> Option<(&str, String, &str, &str)> {
-    let (left, right) = line.split_once(" - ")?;
-    let f: Vec<&str> = left.split(' ').collect();
-    let fstype = right.split(' ').next()?;
-    Some((f.get(2)?, unescape(f.get(4)?), f.get(5)?, fstype))
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(u8::is_ascii_digit) {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// `st_dev` of every mount in this process's mount namespace (the host's, for the worker).
 fn host_devices() -> HashSet<u64> {
     std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap_or_default()
         .lines()
-        .filter_map(|l| {
-            let (dev, ..) = parse(l)?;
-            let (major, minor) = dev.split_once(':')?;
-            Some(libc::makedev(major.parse().ok()?, minor.parse().ok()?))
-        })
+        .filter_map(|l| MountLine::parse(l)?.device())
         .collect()
 }
 
@@ -167,21 +138,21 @@ pub fn gate_mounts(gate: &ExecGate, pid: i64, log: &ContainerLog) -> String {
     let Ok(theirs) = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")) else {
         return "other mounts not gated (cannot read the init's mountinfo)".into();
     };
-    let ours: HashSet<String> = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| parse(l).map(|(dev, ..)| dev.to_string()))
-        .collect();
+    let ours = host_devices();
     let (mut sb, mut mnt, mut failed) = (0, 0, 0);
     for line in theirs.lines() {
-        let Some((dev, point, opts, fstype)) = parse(line) else {
+        let Some(m) = MountLine::parse(line) else {
             continue;
         };
-        if point == "/" || PSEUDO.contains(&fstype) || opts.split(',').any(|o| o == "noexec") {
+        let point = String::from_utf8_lossy(&m.mountpoint);
+        if point == "/"
+            || PSEUDO.contains(&m.fstype.as_str())
+            || m.mount_options.split(',').any(|o| o == "noexec")
+        {
             continue;
         }
         let path = Path::new(&format!("/proc/{pid}/root")).join(point.trim_start_matches('/'));
-        let marked = if ours.contains(dev) {
+        let marked = if m.device().is_some_and(|d| ours.contains(&d)) {
             match std::fs::File::open(format!("/proc/{pid}/root")) {
                 Ok(root) => gate
                     .mark_mount_at(
@@ -237,16 +208,5 @@ mod tests {
         assert_eq!(reached.gate(&gate, &f).unwrap(), Marked::Already);
         let rootfs = Reached::new(f.meta.dev());
         assert_eq!(rootfs.gate(&gate, &f).unwrap(), Marked::Already);
-    }
-
-    #[test]
-    fn mountinfo_lines_parse_with_escapes() {
-        let l =
-            "36 35 98:0 /mnt1 /mnt\\0402 rw,noatime master:1 - ext3 /dev/root rw,errors=continue";
-        assert_eq!(
-            parse(l),
-            Some(("98:0", "/mnt 2".to_string(), "rw,noatime", "ext3"))
-        );
-        assert_eq!(parse("garbage"), None);
     }
 }
