@@ -122,6 +122,9 @@ fn allowed_unconditionally() -> Vec<i64> {
         libc::SYS_rt_sigprocmask,
         libc::SYS_signalfd4,
         libc::SYS_rt_sigreturn,
+        // A stopped and continued thread (SIGSTOP, a debugger attaching) resumes an
+        // interrupted sleep through it.
+        libc::SYS_restart_syscall,
         libc::SYS_sigaltstack,
         // time and randomness
         libc::SYS_clock_gettime,

@@ -187,3 +187,44 @@ fn detach_session_makes_a_session_leader() {
     assert!(libc::WIFEXITED(status), "status {status:#x}");
     assert_eq!(libc::WEXITSTATUS(status), 0);
 }
+
+/// A supervisor stopped and continued (`kill -STOP`/`-CONT`, a debugger or `strace` attaching,
+/// a checkpoint) resumes its interrupted sleeps through `restart_syscall`; refused, every
+/// blocked thread got ENOSYS (the metrics thread panicked, the gate reported read errors).
+#[test]
+fn a_stopped_and_continued_supervisor_resumes_its_sleeps() {
+    let filter = supervisor_filter().expect("filter builds");
+    // SAFETY: the child only sleeps and leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        if apply_to_all_threads(&filter).is_err() {
+            // SAFETY: _exit has no preconditions.
+            unsafe { libc::_exit(10) };
+        }
+        let ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 400_000_000,
+        };
+        // SAFETY: a valid timespec on this frame; no remaining-time output.
+        let rc =
+            unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, 0, &ts, std::ptr::null_mut()) };
+        // SAFETY: _exit has no preconditions.
+        unsafe { libc::_exit(rc) };
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let mut status = 0;
+    // SAFETY: signalling and reaping our own child into a local int.
+    unsafe {
+        assert_eq!(libc::kill(pid, libc::SIGSTOP), 0);
+        assert_eq!(libc::waitpid(pid, &mut status, libc::WUNTRACED), pid);
+        assert!(libc::WIFSTOPPED(status), "child did not stop: {status:#x}");
+        assert_eq!(libc::kill(pid, libc::SIGCONT), 0);
+        assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "the interrupted sleep failed after SIGCONT: exit code {} (38 = ENOSYS: restart_syscall refused), status {status:#x}",
+        libc::WEXITSTATUS(status)
+    );
+}
