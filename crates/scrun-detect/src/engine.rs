@@ -249,6 +249,26 @@ impl Engine {
         }
     }
 
+    /// [`Engine::quiet_verdict`] for a regular file not yet named (no path): `Some(Allow)`
+    /// only when the cache knows it, the feeds did not change since, and it raises no finding
+    /// whatever its path (an image file no feed lists). A memfd or a file decided under
+    /// `/dev/shm` is keyed apart and is never found here. Saves naming a library the loader
+    /// maps again and again (a `readlink` of the descriptor per mapping).
+    pub fn quiet_verdict_unnamed(&self, meta: &Metadata, loaded_as: LoadedAs) -> Option<Verdict> {
+        let key = VerdictKey {
+            file: FileKey::from_metadata(meta),
+            memfd: false,
+            dev_shm: false,
+        };
+        let facts = self
+            .verdicts()
+            .get(&key)
+            .filter(|f| f.intel_generation == self.intel_generation())?;
+        category_for(&facts.provenance, facts.intel.is_some(), loaded_as)
+            .is_none()
+            .then_some(Verdict::Allow)
+    }
+
     fn render(&self, event: &ExecEvent, decision: &Decision) -> Finding {
         crate::report::render(
             event,
@@ -681,10 +701,15 @@ mod tests {
         let target = s.fx.target("/bin/ls");
         let meta = std::fs::metadata(s.fx.path("/bin/ls")).unwrap();
         assert_eq!(e.quiet_verdict(&target, &meta, LoadedAs::Library), None);
+        assert_eq!(e.quiet_verdict_unnamed(&meta, LoadedAs::Library), None);
         let d = eval_library(&e, &s.fx, "/bin/ls");
         assert_eq!((d.category, d.finding.is_none()), (None, true));
         assert_eq!(
             e.quiet_verdict(&target, &meta, LoadedAs::Library),
+            Some(Verdict::Allow)
+        );
+        assert_eq!(
+            e.quiet_verdict_unnamed(&meta, LoadedAs::Library),
             Some(Verdict::Allow)
         );
         // A finding is due for the others: never quiet.
@@ -694,6 +719,7 @@ mod tests {
                 e.quiet_verdict(&s.fx.target(path), &meta, LoadedAs::Library),
                 None
             );
+            assert_eq!(e.quiet_verdict_unnamed(&meta, LoadedAs::Library), None);
         }
         // `added_library = "ignore"`: an added library is quiet too.
         let mut c = Config::default();
@@ -706,6 +732,8 @@ mod tests {
             e.quiet_verdict(&s.fx.target("/bin/tool"), &meta, LoadedAs::Library),
             Some(Verdict::Allow)
         );
+        // Without a path the policy's path allowlist cannot be applied: named the long way.
+        assert_eq!(e.quiet_verdict_unnamed(&meta, LoadedAs::Library), None);
     }
 
     fn mem_cache() -> Arc<HashCache> {
