@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod bounded;
+pub mod bpf;
 pub mod elf;
 pub mod file_key;
 pub mod gate;

@@ -53,11 +53,16 @@ pub fn features_json() -> serde_json::Value {
 fn exec_guard() -> String {
     let pidfd_ns = scrun_kernel::view::mnt_ns_of(std::process::id()).is_ok();
     let lsm = std::fs::read_to_string("/sys/kernel/security/lsm").ok();
-    let bpf_lsm = match &lsm {
-        Some(l) if l.split(',').any(|m| m.trim() == "bpf") => "listed, not used",
+    let listed = match &lsm {
+        Some(l) if l.split(',').any(|m| m.trim() == "bpf") => "listed",
         Some(_) => "not listed",
-        None => "unknown (securityfs not mounted)",
+        None => "list unknown (securityfs not mounted)",
     };
+    // Listed is not enough: a locked-down kernel lists it and refuses every LSM program.
+    let bpf_lsm = format!(
+        "{listed}, programs {}; not used by scrun",
+        scrun_kernel::bpf::lsm()
+    );
     // PROCMAP_QUERY (6.11) tells a file-backed mprotect range from anonymous memory.
     let here = exec_guard as *const () as u64;
     let procmap = match scrun_kernel::maps::file_backed(std::process::id(), here, 1) {
