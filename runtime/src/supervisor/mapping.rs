@@ -13,10 +13,10 @@
 //!
 //! Memory files (a memfd, shared anonymous memory, a deleted tmpfs file) go on undecided: JITs
 //! map them executable (dual mappings), and code copied into memory is not a file the policy can
-//! name (the README's threat model). A warm library costs the round trip, two pidfd calls, an
-//! `fstat`, a `readlink` of our own descriptor and a verdict-cache lookup
-//! ([`scrun_detect::engine::Engine::quiet_verdict`]); a finding or a cold file goes through the
-//! whole decision.
+//! name (the README's threat model). A warm image library costs the round trip, two pidfd calls,
+//! an `fstat` and a verdict-cache lookup by file identity
+//! ([`scrun_detect::engine::Engine::quiet_verdict_unnamed`]); any other file is named (a
+//! `readlink` of our own descriptor) and goes through the whole decision.
 
 use std::sync::atomic::Ordering;
 
@@ -187,31 +187,16 @@ fn mmap(
     if !listener.id_valid(notif.id) {
         return Ended::Failed(Answer::None);
     }
-    // An image library the caches know and no feed lists (every dynamic exec maps libc):
-    // allowed without naming it.
-    let quiet = file
-        .metadata()
-        .ok()
-        .filter(|m| m.is_file())
-        .and_then(|meta| {
-            shared
-                .engine
-                .engine
-                .quiet_verdict_unnamed(&meta, LoadedAs::Library)
-        });
-    if quiet == Some(Verdict::Allow) {
-        return Ended::Decided(Answer::Continue);
-    }
-    let Some(root) = base(shared, views, pid) else {
-        return undecided(shared, format_args!("mmap in pid {pid}: no container root"));
-    };
-    match resolve::resolve_open(root, file) {
-        Ok(r) => decide_mapped(shared, cache, notif, "mmap", &r, may_defer),
-        Err(e) => undecided(
-            shared,
-            format_args!("mmap of fd {fd} in pid {pid}: cannot name the file: {e}"),
-        ),
-    }
+    decide_file(
+        shared,
+        views,
+        cache,
+        notif,
+        "mmap",
+        file,
+        may_defer,
+        format_args!("mmap of fd {fd} in pid {pid}"),
+    )
 }
 
 fn mprotect(
@@ -269,28 +254,62 @@ fn mprotect(
                 );
             }
         };
-        let Some(root) = base(shared, views, pid) else {
-            return undecided(
-                shared,
-                format_args!("mprotect in pid {pid}: no container root"),
-            );
-        };
-        let r = match resolve::resolve_open(root, file) {
-            Ok(r) => r,
-            Err(e) => {
-                return undecided(
-                    shared,
-                    format_args!("mprotect in pid {pid}: cannot name a mapped file: {e}"),
-                );
-            }
-        };
-        match decide_mapped(shared, cache, notif, syscall, &r, may_defer) {
+        match decide_file(
+            shared,
+            views,
+            cache,
+            notif,
+            syscall,
+            file,
+            may_defer,
+            format_args!(
+                "{syscall} of {:#x}-{:#x} in pid {pid}",
+                area.start, area.end
+            ),
+        ) {
             Ended::NotAFile => {}
             Ended::Decided(Answer::Continue) => ended = Ended::Decided(Answer::Continue),
             other => return other,
         }
     }
     ended
+}
+
+/// Decides one file an mmap or mprotect call maps executable (`what` names the call for a log
+/// line). The verdict cache alone answers for a file it knows and raises no finding for (an
+/// image library: every dynamic exec maps libc), without naming it; any other file is named in
+/// the container root and decided as a library.
+#[allow(clippy::too_many_arguments)]
+fn decide_file(
+    shared: &Shared,
+    views: &mut Views,
+    cache: &mut ThreadCache,
+    notif: &Notification,
+    syscall: &str,
+    file: std::fs::File,
+    may_defer: bool,
+    what: std::fmt::Arguments<'_>,
+) -> Ended {
+    let quiet = file
+        .metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .and_then(|meta| {
+            shared
+                .engine
+                .engine
+                .quiet_verdict_unnamed(&meta, LoadedAs::Library)
+        });
+    if quiet == Some(Verdict::Allow) {
+        return Ended::Decided(Answer::Continue);
+    }
+    let Some(root) = base(shared, views, notif.pid) else {
+        return undecided(shared, format_args!("{what}: no container root"));
+    };
+    match resolve::resolve_open(root, file) {
+        Ok(r) => decide_mapped(shared, cache, notif, syscall, &r, may_defer),
+        Err(e) => undecided(shared, format_args!("{what}: cannot name the file: {e}")),
+    }
 }
 
 /// Decides one mapped file as a library.
