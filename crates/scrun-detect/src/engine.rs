@@ -607,40 +607,26 @@ mod tests {
     }
 
     fn eval(e: &Engine, fx: &OverlayFixture, inner: &str) -> Decision {
-        let file = File::open(fx.path(inner)).unwrap();
-        let meta = file.metadata().unwrap();
-        let event = ExecEvent {
-            time: Utc::now(),
-            syscall: "execve".into(),
-            process: ProcessInfo {
-                pid: 10,
-                ppid: 1,
-                name: "sh".into(),
-                ..ProcessInfo::default()
-            },
-            env: vec![],
-            env_truncated: false,
-            parent: None,
-            requested_path: inner.into(),
-            target: fx.target(inner),
-            interpreter: None,
-            loader: None,
-            loaded_as: crate::event::LoadedAs::Exec,
-        };
-        e.evaluate(&event, &file, &meta)
+        eval_as(e, fx, inner, LoadedAs::Exec)
     }
 
     fn eval_library(e: &Engine, fx: &OverlayFixture, inner: &str) -> Decision {
+        eval_as(e, fx, inner, LoadedAs::Library)
+    }
+
+    /// `inner` exec'd by `sh`, or mapped by `/bin/loader`.
+    fn eval_as(e: &Engine, fx: &OverlayFixture, inner: &str, loaded_as: LoadedAs) -> Decision {
         let file = File::open(fx.path(inner)).unwrap();
         let meta = file.metadata().unwrap();
+        let library = loaded_as == LoadedAs::Library;
         let event = ExecEvent {
             time: Utc::now(),
-            syscall: "mmap".into(),
+            syscall: if library { "mmap" } else { "execve" }.into(),
             process: ProcessInfo {
                 pid: 10,
                 ppid: 1,
-                name: "loader".into(),
-                binary_path: Some("/bin/loader".into()),
+                name: if library { "loader" } else { "sh" }.into(),
+                binary_path: library.then(|| "/bin/loader".into()),
                 ..ProcessInfo::default()
             },
             env: vec![],
@@ -650,7 +636,7 @@ mod tests {
             target: fx.target(inner),
             interpreter: None,
             loader: None,
-            loaded_as: LoadedAs::Library,
+            loaded_as,
         };
         e.evaluate(&event, &file, &meta)
     }
