@@ -890,6 +890,40 @@ mod tests {
         }
     }
 
+    fn pick<'a>(next: &mut impl FnMut(u64) -> u64, list: &[&'a str]) -> &'a str {
+        list[next(list.len() as u64) as usize]
+    }
+
+    /// Up to four random seccomp rules over `names` and `actions`: junk (null, a string), a
+    /// `names` string, the singular `name`, no name, a list of names; a quarter of the objects
+    /// with an argument condition.
+    fn random_rules(
+        next: &mut impl FnMut(u64) -> u64,
+        names: &[&str],
+        actions: &[&str],
+    ) -> Vec<Value> {
+        let count = next(5);
+        let mut rules = Vec::new();
+        for _ in 0..count {
+            let mut rule = match next(6) {
+                0 => json!(null),
+                1 => json!("string rule"),
+                2 => json!({"names": pick(next, names), "action": pick(next, actions)}),
+                3 => json!({"name": pick(next, names), "action": pick(next, actions)}),
+                4 => json!({"action": pick(next, actions)}),
+                _ => {
+                    let n: Vec<_> = (0..next(4)).map(|_| json!(pick(next, names))).collect();
+                    json!({"names": n, "action": pick(next, actions)})
+                }
+            };
+            if rule.is_object() && next(4) == 0 {
+                rule["args"] = json!([{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]);
+            }
+            rules.push(rule);
+        }
+        rules
+    }
+
     /// Random JSON shaped like seccomp profiles (wrong types, missing keys, odd actions): the merge
     /// returns a profile with exactly one NOTIFY rule for what it notified, or an error; it
     /// never panics.
@@ -907,38 +941,13 @@ mod tests {
         ];
         let names = ["execve", "execveat", "read", "clone", "", "EXECVE"];
         for _ in 0..5000 {
-            let mut rules = Vec::new();
-            for _ in 0..next(5) {
-                let rule = match next(6) {
-                    0 => json!(null),
-                    1 => json!("string rule"),
-                    2 => {
-                        json!({"names": names[next(names.len() as u64) as usize], "action": actions[next(actions.len() as u64) as usize]})
-                    }
-                    3 => json!({"action": actions[next(actions.len() as u64) as usize]}),
-                    _ => {
-                        let n: Vec<_> = (0..next(4))
-                            .map(|_| json!(names[next(names.len() as u64) as usize]))
-                            .collect();
-                        let mut r = json!({"names": n, "action": actions[next(actions.len() as u64) as usize]});
-                        if next(4) == 0 {
-                            r["args"] = json!([{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]);
-                        }
-                        r
-                    }
-                };
-                rules.push(rule);
-            }
+            let rules = random_rules(&mut next, &names, &actions);
             let mut profile = match next(5) {
                 0 => Value::Null,
                 1 => json!(42),
                 2 => json!({"syscalls": rules}),
-                3 => {
-                    json!({"defaultAction": actions[next(actions.len() as u64) as usize], "syscalls": "x"})
-                }
-                _ => {
-                    json!({"defaultAction": actions[next(actions.len() as u64) as usize], "syscalls": rules})
-                }
+                3 => json!({"defaultAction": pick(&mut next, &actions), "syscalls": "x"}),
+                _ => json!({"defaultAction": pick(&mut next, &actions), "syscalls": rules}),
             };
             if let Ok(report) = merge_notify(&mut profile) {
                 let notify = names_with_action(&profile, "SCMP_ACT_NOTIFY");
@@ -1162,26 +1171,11 @@ mod tests {
         ];
         let names = ["mmap", "mprotect", "personality", "mmap2", "read", "execve"];
         for _ in 0..3000 {
-            let mut rules = Vec::new();
-            for _ in 0..next(5) {
-                let pick = |k: u64| json!(names[k as usize]);
-                let mut r = match next(4) {
-                    0 => {
-                        json!({"name": names[next(6) as usize], "action": actions[next(4) as usize]})
-                    }
-                    1 => json!({"action": actions[next(4) as usize]}),
-                    _ => json!({"names": (0..next(4)).map(|_| pick(next(6))).collect::<Vec<_>>(),
-                                "action": actions[next(4) as usize]}),
-                };
-                if next(4) == 0 {
-                    r["args"] = json!([{"index": 0, "value": 1, "op": "SCMP_CMP_EQ"}]);
-                }
-                rules.push(r);
-            }
+            let rules = random_rules(&mut next, &names, &actions);
             let mut profile = if next(6) == 0 {
                 Value::Null
             } else {
-                json!({"defaultAction": actions[next(4) as usize], "syscalls": rules})
+                json!({"defaultAction": pick(&mut next, &actions), "syscalls": rules})
             };
             if merge_notify(&mut profile).is_err() {
                 continue;
