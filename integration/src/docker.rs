@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result, io};
-use crate::image::ImageArchive;
+use crate::image::{self, ImageArchive, ImageConfig, Layer};
 use crate::process::{require_program, run_ok, run_with_timeout};
 use crate::runtime::{Runtime, workspace_dir};
 use crate::workdir::Workdir;
@@ -194,6 +194,21 @@ impl Docker {
     pub fn load(&self, image: &ImageArchive) -> Result<()> {
         let path = image.path.display().to_string();
         self.docker_ok(&["load", "-i", &path]).map(drop)
+    }
+
+    /// Builds image `name` (the busybox base, then `layers`; its command is `sh`) in this
+    /// daemon's workdir and loads it.
+    pub fn load_shell_image(&self, name: &str, layers: &[Layer]) -> Result<()> {
+        let cfg = ImageConfig {
+            entrypoint: vec![],
+            cmd: vec!["sh".into()],
+        };
+        self.load(&image::build_image(
+            self.workdir().path(),
+            name,
+            &cfg,
+            layers,
+        )?)
     }
 }
 

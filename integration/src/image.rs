@@ -35,6 +35,17 @@ pub struct FileEntry {
     pub mode: u32,
 }
 
+impl FileEntry {
+    /// The file at `path` (absolute, inside the image) with these bytes and permission bits.
+    pub fn new(path: &str, bytes: Vec<u8>, mode: u32) -> FileEntry {
+        FileEntry {
+            path: path.into(),
+            bytes,
+            mode,
+        }
+    }
+}
+
 /// A layer: files added on top of the layers below.
 pub type Layer = Vec<FileEntry>;
 

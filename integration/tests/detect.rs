@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use scrun_integration::docker::Docker;
-use scrun_integration::image::{self, FileEntry, ImageConfig};
+use scrun_integration::image::{self, FileEntry};
 use scrun_integration::process::{exit_code, stderr, stdout};
 use scrun_integration::{Error, Runtime};
 use serde_json::Value;
@@ -155,12 +155,7 @@ fn setup() -> Result<Env, Error> {
             mode: 0o755,
         },
     ];
-    let cfg = ImageConfig {
-        entrypoint: vec![],
-        cmd: vec!["sh".into()],
-    };
-    let img = image::build_image(docker.workdir().path(), IMAGE, &cfg, &[layer])?;
-    docker.load(&img)?;
+    docker.load_shell_image(IMAGE, &[layer])?;
     Ok(Env {
         docker,
         findings,

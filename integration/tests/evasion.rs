@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use scrun_integration::docker::Docker;
-use scrun_integration::image::{self, FileEntry, ImageConfig};
+use scrun_integration::image::{self, FileEntry};
 use scrun_integration::process::{stderr, stdout};
 use scrun_integration::testdata::compile_c;
 use scrun_integration::{Error, Runtime};
@@ -145,11 +145,7 @@ fn setup() -> Result<Env, Error> {
         compile_c(&format!("{name}.c"), &out, &["-static", "-O1"])
     };
     let (fdexec, clonens, flipmount) = (helper("fdexec"), helper("clonens"), helper("flipmount"));
-    let entry = |path: &str, bytes: Vec<u8>, mode: u32| FileEntry {
-        path: path.into(),
-        bytes,
-        mode,
-    };
+    let entry = FileEntry::new;
     let layer = vec![
         entry(EVIL, evil.clone(), 0o755),
         entry(TOOL, tool, 0o755),
@@ -168,12 +164,7 @@ fn setup() -> Result<Env, Error> {
         entry("/usr/local/bin/clonens", clonens, 0o755),
         entry("/usr/local/bin/flipmount", flipmount, 0o755),
     ];
-    let cfg = ImageConfig {
-        entrypoint: vec![],
-        cmd: vec!["sh".into()],
-    };
-    let img = image::build_image(docker.workdir().path(), IMAGE, &cfg, &[layer])?;
-    docker.load(&img)?;
+    docker.load_shell_image(IMAGE, &[layer])?;
     Ok(Env {
         docker,
         findings,

@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use scrun_integration::docker::Docker;
-use scrun_integration::image::{self, FileEntry, ImageConfig};
+use scrun_integration::image::{self, FileEntry};
 use scrun_integration::process::{stderr, stdout};
 use scrun_integration::{Error, Runtime};
 use serde_json::Value;
@@ -145,11 +145,7 @@ fn setup() -> Result<Env, Error> {
     })?;
     docker.guard_with_reaper()?;
 
-    let entry = |path: &str, bytes: Vec<u8>, mode: u32| FileEntry {
-        path: path.into(),
-        bytes,
-        mode,
-    };
+    let entry = FileEntry::new;
     let host = |p: &str| read(Path::new(p));
     let layer = vec![
         entry(LOADER, loader, 0o755),
@@ -178,12 +174,7 @@ fn setup() -> Result<Env, Error> {
             0o644,
         ),
     ];
-    let cfg = ImageConfig {
-        entrypoint: vec![],
-        cmd: vec!["sh".into()],
-    };
-    let img = image::build_image(docker.workdir().path(), IMAGE, &cfg, &[layer])?;
-    docker.load(&img)?;
+    docker.load_shell_image(IMAGE, &[layer])?;
     Ok(Env {
         docker,
         findings,

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use scrun_integration::docker::Docker;
-use scrun_integration::image::{self, FileEntry, ImageConfig};
+use scrun_integration::image::FileEntry;
 use scrun_integration::process::{stderr, stdout};
 use scrun_integration::{Error, Runtime};
 use serde_json::Value;
@@ -111,12 +111,7 @@ fn setup() -> Result<Env, Error> {
         bytes: script("if [ \"$1\" = spawn ]; then sh -c true; fi"),
         mode: 0o755,
     });
-    let cfg = ImageConfig {
-        entrypoint: vec![],
-        cmd: vec!["sh".into()],
-    };
-    let img = image::build_image(docker.workdir().path(), IMAGE, &cfg, &[layer])?;
-    docker.load(&img)?;
+    docker.load_shell_image(IMAGE, &[layer])?;
     Ok(Env { docker, findings })
 }
 
