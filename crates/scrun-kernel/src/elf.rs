@@ -62,18 +62,19 @@ impl Elf {
 
 /// Reads the image type of an opened file.
 pub fn inspect(file: &File) -> io::Result<Image> {
-    let mut head = [0u8; BINPRM_BUF_SIZE];
-    let n = read_full_at(file, &mut head, 0)?;
-    let head = &head[..n];
-    if let Some(rest) = head.strip_prefix(b"#!") {
+    // Zero-filled, as the kernel's `bprm->buf`: in a file shorter than the buffer, the NUL after
+    // its last byte ends a `#!` line that has no newline.
+    let mut buf = [0u8; BINPRM_BUF_SIZE];
+    let n = read_full_at(file, &mut buf, 0)?;
+    if n >= 2 && buf.starts_with(b"#!") {
         return Ok(
-            parse_shebang(rest).map_or(Image::Other, |(interpreter, arg)| Image::Script {
+            parse_shebang(&buf[2..]).map_or(Image::Other, |(interpreter, arg)| Image::Script {
                 interpreter,
                 arg,
             }),
         );
     }
-    match parse_elf(file, head)? {
+    match parse_elf(file, &buf[..n])? {
         Some(e) => Ok(Image::Elf(e)),
         None => Ok(Image::Other),
     }
@@ -248,6 +249,27 @@ mod tests {
             parse_shebang(b"/bin/sh -e"),
             Some((b"/bin/sh".to_vec(), Some(b"-e".to_vec())))
         );
+    }
+
+    /// The kernel runs `#!/bin/echo` with no newline at the end of the file (its buffer is
+    /// zero-filled); a longer line cut by the buffer inside the name it refuses.
+    #[test]
+    fn a_script_whose_line_has_no_newline_names_its_interpreter() {
+        let dir = tempfile::tempdir().unwrap();
+        let short = dir.path().join("short");
+        std::fs::write(&short, b"#!/bin/echo").unwrap();
+        assert_eq!(
+            inspect_path(short.to_str().unwrap()),
+            Image::Script {
+                interpreter: b"/bin/echo".to_vec(),
+                arg: None
+            }
+        );
+        let cut = dir.path().join("cut");
+        let mut long = b"#!/".to_vec();
+        long.extend(std::iter::repeat_n(b'a', BINPRM_BUF_SIZE));
+        std::fs::write(&cut, long).unwrap();
+        assert_eq!(inspect_path(cut.to_str().unwrap()), Image::Other);
     }
 
     #[test]
