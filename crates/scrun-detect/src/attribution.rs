@@ -7,14 +7,6 @@ use std::path::Path;
 
 use crate::event::Strings;
 
-/// The interpreter named by a `#!` line, from the head of a file (its first 256 bytes suffice).
-pub fn shebang_interpreter(head: &[u8]) -> Option<String> {
-    let rest = head.strip_prefix(b"#!")?;
-    let line = rest.split(|c| *c == b'\n').next()?;
-    let interp = lossy(line).split_whitespace().next()?.to_string();
-    (!interp.is_empty()).then_some(interp)
-}
-
 /// What runs the file named by an argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runner {
@@ -164,26 +156,6 @@ mod tests {
                 files.contains(&c.as_str()).then_some(c)
             },
         )
-    }
-
-    #[test]
-    fn shebang_lines() {
-        assert_eq!(
-            shebang_interpreter(b"#!/bin/sh -e\necho"),
-            Some("/bin/sh".into())
-        );
-        assert_eq!(
-            shebang_interpreter(b"#! /usr/bin/env python3\n"),
-            Some("/usr/bin/env".into())
-        );
-        assert_eq!(shebang_interpreter(b"#!\n"), None);
-        assert_eq!(shebang_interpreter(b"#!   \n/bin/sh"), None);
-        assert_eq!(shebang_interpreter(b"\x7fELF#!/bin/sh"), None);
-        assert_eq!(shebang_interpreter(b""), None);
-        assert_eq!(
-            shebang_interpreter(b"#!/bin/bash"),
-            Some("/bin/bash".into())
-        );
     }
 
     #[test]

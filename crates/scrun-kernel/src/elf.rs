@@ -27,7 +27,6 @@ const MAX_PHDR_BYTES: usize = 64 * 1024;
 
 const PT_INTERP: u32 = 3;
 const ET_DYN: u16 = 3;
-const ET_EXEC: u16 = 2;
 
 /// What the kernel would make of a file's content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,9 +53,17 @@ impl Elf {
     pub fn is_loader(&self) -> bool {
         self.e_type == ET_DYN && self.interp.is_none()
     }
+}
 
-    pub fn is_executable_type(&self) -> bool {
-        self.e_type == ET_DYN || self.e_type == ET_EXEC
+impl Image {
+    /// The interpreter a `#!` script names, as text (for an event's `interpreter` field).
+    pub fn script_interpreter(&self) -> Option<String> {
+        match self {
+            Image::Script { interpreter, .. } => {
+                Some(String::from_utf8_lossy(interpreter).into_owned())
+            }
+            _ => None,
+        }
     }
 }
 
@@ -83,7 +90,7 @@ pub fn inspect(file: &File) -> io::Result<Image> {
 /// binfmt_script's parse of the line after `#!`: leading blanks skipped, the interpreter up to
 /// a blank, the rest of the line (trimmed) as one optional argument. A line cut by the 256-byte
 /// buffer is accepted only if the interpreter name ends inside it, as the kernel does.
-pub fn parse_shebang(rest: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
+fn parse_shebang(rest: &[u8]) -> Option<(Vec<u8>, Option<Vec<u8>>)> {
     let end = rest.iter().position(|c| *c == b'\n' || *c == 0);
     let line = &rest[..end.unwrap_or(rest.len())];
     let blank = |c: &u8| *c == b' ' || *c == b'\t';
@@ -244,6 +251,7 @@ mod tests {
             Some((b"/usr/bin/env".to_vec(), Some(b"python3 -u".to_vec())))
         );
         assert_eq!(parse_shebang(b"   \n"), None);
+        assert_eq!(parse_shebang(b"\n/bin/sh"), None);
         assert_eq!(parse_shebang(b"/a/very/long/name/cut"), None);
         assert_eq!(
             parse_shebang(b"/bin/sh -e"),

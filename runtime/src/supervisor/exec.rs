@@ -7,7 +7,6 @@
 
 use std::sync::atomic::Ordering;
 
-use scrun_detect::attribution;
 use scrun_detect::engine::Verdict;
 use scrun_detect::event::Strings;
 use scrun_detect::policy::Mode;
@@ -295,12 +294,6 @@ fn gate_reached(shared: &Shared, file: &resolve::Resolved) {
             file.path.display()
         )),
     }
-}
-
-/// The interpreter of a `#!` script (one pread of the file's head).
-pub fn shebang_of(file: &std::fs::File) -> Option<String> {
-    let head = resolve::read_head(file, 256).ok()?;
-    attribution::shebang_interpreter(&head)
 }
 
 #[cfg(test)]

@@ -59,12 +59,7 @@ impl ThreadCache {
 
     /// The interpreter of a `#!` script, as its line names it.
     pub fn shebang(&mut self, key: &scrun_detect::FileKey, r: &Resolved) -> Option<String> {
-        match self.image(key, r)? {
-            Image::Script { interpreter, .. } => {
-                Some(String::from_utf8_lossy(&interpreter).into_owned())
-            }
-            _ => None,
-        }
+        self.image(key, r)?.script_interpreter()
     }
 }
 

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result, bail};
 use scrun_detect::event::Known;
 
-use super::{config_of, decide, exec};
+use super::{config_of, decide};
 use crate::logging::ContainerLog;
 use crate::scrun_dir::ScrunDir;
 
@@ -86,7 +86,11 @@ pub fn precheck_entrypoint(sdir: &ScrunDir, spec: &serde_json::Value) -> Result<
             "execve",
             &resolved,
             decide::Via {
-                interpreter: exec::shebang_of(&resolved.file),
+                interpreter: resolved
+                    .readable()
+                    .ok()
+                    .and_then(|f| scrun_kernel::elf::inspect(f).ok())
+                    .and_then(|image| image.script_interpreter()),
                 ..decide::Via::default()
             },
         );
