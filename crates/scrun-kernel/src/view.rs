@@ -169,10 +169,32 @@ impl View<'_> {
     }
 }
 
+/// The container's root as the first exec of a listener found it.
+struct Base {
+    root: RootDir,
+    /// Its mount namespace (compared once a namespace syscall ran).
+    ns: Option<MntNs>,
+    /// Its identity (compared with a caller's own root once a root changed).
+    id: Option<RootId>,
+    paths: PathCache,
+}
+
+impl Base {
+    fn new(root: RootDir, ns: Option<MntNs>) -> Base {
+        let id = root_id(root.as_fd()).ok();
+        Base {
+            root,
+            ns,
+            id,
+            paths: PathCache::default(),
+        }
+    }
+}
+
 /// Per listener thread: the container root and the other roots callers were seen in.
 #[derive(Default)]
 pub struct Views {
-    base: Option<(RootDir, Option<MntNs>, PathCache)>,
+    base: Option<Base>,
     others: std::collections::HashMap<RootId, (RootDir, PathCache)>,
 }
 
@@ -203,7 +225,8 @@ impl Views {
     /// root, as `taint` requires).
     pub fn view(&mut self, pid: u32, taint: Taint) -> Result<(View<'_>, How), ResolveError> {
         let (which, how) = self.pick(pid, taint)?;
-        let (base_root, _, base_paths) = self.base.as_mut().expect("pick sets the base");
+        let base = self.base.as_mut().expect("pick sets the base");
+        let (base_root, base_paths) = (&base.root, &mut base.paths);
         Ok(match which {
             Which::Base => (
                 View {
@@ -232,8 +255,7 @@ impl Views {
     fn pick(&mut self, pid: u32, taint: Taint) -> Result<(Which, How), ResolveError> {
         if self.base.is_none() {
             let root = RootDir::open_for_pid(pid)?;
-            let ns = mnt_ns_of(pid).ok();
-            self.base = Some((root, ns, PathCache::default()));
+            self.base = Some(Base::new(root, mnt_ns_of(pid).ok()));
             if taint != Taint::Root {
                 return Ok((Which::Base, How::Base));
             }
@@ -241,7 +263,7 @@ impl Views {
         match taint {
             Taint::None => return Ok((Which::Base, How::Base)),
             Taint::Namespaces => {
-                let base_ns = self.base.as_ref().and_then(|b| b.1);
+                let base_ns = self.base.as_ref().and_then(|b| b.ns);
                 if let (Some(base), Ok(ns)) = (base_ns, mnt_ns_of(pid)) {
                     if base == ns {
                         return Ok((Which::Base, How::SameNamespace));
@@ -255,11 +277,7 @@ impl Views {
             what: format!("/proc/{pid}/root"),
             cause,
         })?;
-        let base_id = self
-            .base
-            .as_ref()
-            .and_then(|(r, _, _)| root_id(r.as_fd()).ok());
-        if base_id == Some(id) {
+        if self.base.as_ref().and_then(|b| b.id) == Some(id) {
             return Ok((Which::Base, How::Own));
         }
         if !self.others.contains_key(&id) && self.others.len() >= Self::MAX_OTHERS {
@@ -274,17 +292,21 @@ impl Views {
     /// A copy for another thread: the same container root (duplicated), no other roots.
     pub fn fork(&self) -> Views {
         Views {
-            base: self
-                .base
-                .as_ref()
-                .and_then(|(r, ns, _)| Some((r.try_clone().ok()?, *ns, PathCache::default()))),
+            base: self.base.as_ref().and_then(|b| {
+                Some(Base {
+                    root: b.root.try_clone().ok()?,
+                    ns: b.ns,
+                    id: b.id,
+                    paths: PathCache::default(),
+                })
+            }),
             others: std::collections::HashMap::new(),
         }
     }
 
     /// The container root (the first root seen), if any.
     pub fn base(&self) -> Option<&RootDir> {
-        self.base.as_ref().map(|(r, _, _)| r)
+        self.base.as_ref().map(|b| &b.root)
     }
 }
 
