@@ -41,7 +41,11 @@ impl Workdir {
         let path = dir.keep();
         let me = std::process::id();
         let owner = format!("{me} {}\n", start_time(me).unwrap_or_default());
-        fs::write(path.join("owner"), owner).map_err(io("write owner file in", &path))?;
+        // Written whole, then renamed into place: a sweep running in a parallel test reads an
+        // empty or partial owner file as stale and would remove this directory under us.
+        let partial = path.join("owner.partial");
+        fs::write(&partial, owner).map_err(io("write owner file in", &path))?;
+        fs::rename(&partial, path.join("owner")).map_err(io("rename owner file in", &path))?;
         fs::create_dir(path.join("pids")).map_err(io("create pids dir in", &path))?;
         Ok(Workdir { path, reaper: None })
     }
